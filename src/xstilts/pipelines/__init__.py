@@ -1,0 +1,1 @@
+"""Pipelines: experiment specs, plans (stage DAGs), stage execution and executors."""
