@@ -45,6 +45,9 @@ class SplitSource:
         label_map: Raw label string -> canonical label name (e.g. ``{"e": "entailment"}``).
         skip_labels: Raw labels whose records are dropped *and counted* (e.g. SNLI's ``-``).
         download_hint: What to download when the files are absent.
+        fallback: Tier of this source. Tier-0 sources are always read; a source of tier ``k > 0``
+            is read only when no source of a lower tier has files for the language (used for
+            documented stand-ins, e.g. UD-POS train falling back to the English dev file).
     """
 
     reader: str
@@ -55,6 +58,7 @@ class SplitSource:
     label_map: Mapping[str, str] = field(default_factory=dict)
     skip_labels: tuple[str, ...] = ()
     download_hint: str = ""
+    fallback: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "per_language", _frozen(self.per_language))
@@ -146,9 +150,14 @@ class TaskSpec:
         return tuple(seen)
 
     def find_files(self, data_dir: Path, split: str, lang: str) -> list[tuple[SplitSource, Path]]:
-        """All (source, file) pairs present on disk for one split and language."""
-        found: list[tuple[SplitSource, Path]] = []
+        """All (source, file) pairs present on disk for one split and language.
+
+        Only the lowest :attr:`SplitSource.fallback` tier that has any file is returned.
+        """
+        by_tier: dict[int, list[tuple[SplitSource, Path]]] = {}
         for src in self.splits.get(split, ()):
             if lang in src.languages:
-                found.extend((src, p) for p in src.paths(data_dir, lang))
-        return found
+                found = [(src, p) for p in src.paths(data_dir, lang)]
+                if found:
+                    by_tier.setdefault(src.fallback, []).extend(found)
+        return by_tier[min(by_tier)] if by_tier else []

@@ -1,0 +1,182 @@
+"""The ``xstilts`` command line: tasks, plan, run, results.
+
+Every user error (an :class:`XstiltsError`) is printed as ONE red line on stderr with exit
+code 2, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from xstilts.errors import XstiltsError
+
+F = TypeVar("F", bound=Callable[..., Any])
+app = typer.Typer(
+    name="xstilts",
+    help="Intermediate-task training chains for zero-shot cross-lingual transfer (XTREME).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+tasks_app = typer.Typer(help="List tasks, or show one (`xstilts tasks show NAME`).")
+app.add_typer(tasks_app, name="tasks")
+console = Console()
+
+ExperimentArg = Annotated[Path, typer.Argument(help="Experiment YAML file.")]
+OverridesArg = Annotated[
+    list[str] | None, typer.Argument(help="key.path=value overrides, e.g. train.lr=2e-5")
+]
+DataDirOpt = Annotated[
+    Path | None,
+    typer.Option(help="Data root (default: $XSTILTS_DATA_DIR, else ../shared/data)."),
+]
+
+
+def guarded(func: F) -> F:
+    """Turn an XstiltsError into one red stderr line and exit code 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except XstiltsError as exc:
+            text = " ".join(str(exc).split())  # one line, whatever the message holds
+            typer.echo(typer.style(f"error: {text}", fg="red"), err=True)
+            raise typer.Exit(2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _load(path: Path, overrides: list[str] | None, check_data: bool = True) -> Any:
+    from xstilts.pipelines.experiment import load_experiment
+
+    return load_experiment(path, overrides or [], check_data=check_data)
+
+
+def _print_plan(plan: Any) -> None:
+    from xstilts.reporting.plan_view import plan_summary, plan_tree
+
+    console.print(plan_tree(plan))
+    for line in plan_summary(plan):
+        console.print(line)
+
+
+@app.command()
+@guarded
+def plan(
+    experiment: ExperimentArg,
+    overrides: OverridesArg = None,
+    count: Annotated[bool, typer.Option(help="Count train examples for the savings.")] = True,
+) -> None:
+    """Show the stage DAG, what is cached, and what sharing prefixes saves (no model loaded)."""
+    from xstilts.pipelines.plan import build_plan
+
+    _print_plan(build_plan(_load(experiment, overrides), count_examples=count))
+
+
+@app.command()
+@guarded
+def run(
+    experiment: ExperimentArg,
+    overrides: OverridesArg = None,
+    executor: Annotated[str, typer.Option(help="local or ray.")] = "local",
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Plan, train every stage not yet cached, evaluate, record, and print the results."""
+    from xstilts.errors import ConfigError
+    from xstilts.pipelines.plan import build_plan
+
+    exp = _load(experiment, overrides)
+    the_plan = build_plan(exp)
+    _print_plan(the_plan)
+    if executor == "local":
+        from xstilts.pipelines.executor import run_experiment
+
+        out = run_experiment(exp, the_plan, progress=progress)
+    elif executor == "ray":
+        from xstilts.pipelines.executor_ray import run_experiment_ray
+
+        out = run_experiment_ray(exp, the_plan)
+    else:
+        raise ConfigError(f"unknown executor {executor!r}", key="--executor", hint="local or ray")
+    _print_results(out / "results.sqlite", None, exp.name)
+
+
+def _store_path(path: Path) -> Path:
+    """The results database for a YAML file, an output dir or the database itself."""
+    from xstilts.errors import DataError
+
+    if path.suffix in (".yaml", ".yml"):
+        return _load(path, [], check_data=False).store_path
+    db = path / "results.sqlite" if path.is_dir() else path
+    if not db.is_file():
+        raise DataError("no results store found (run the experiment first)", file=db)
+    return db
+
+
+def _print_results(db: Path, task: str | None, experiment: str | None) -> None:
+    from xstilts.reporting.tables import language_table, render, xtreme_table
+    from xstilts.results.store import ResultsStore
+
+    with ResultsStore(db) as store:
+        if task is not None:
+            console.print(render(language_table(store, task, experiment), max_columns=8))
+            return
+        main = xtreme_table(store, experiment)
+        for target in main.columns[:-1]:
+            console.print(render(language_table(store, target, experiment), max_columns=8))
+        console.print(render(main))
+
+
+@app.command()
+@guarded
+def results(
+    path: Annotated[Path, typer.Argument(help="Output dir, results.sqlite or experiment YAML.")],
+    task: Annotated[str | None, typer.Option(help="Only this task, per language.")] = None,
+    experiment: Annotated[str | None, typer.Option(help="Experiment name in the store.")] = None,
+) -> None:
+    """Print the results tables: per language per target, then the XTREME table."""
+    _print_results(_store_path(path), task, experiment)
+
+
+@tasks_app.callback(invoke_without_command=True)
+@guarded
+def tasks(ctx: typer.Context, data_dir: DataDirOpt = None) -> None:
+    """Every task: type, languages, and the splits found on disk with example counts."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from xstilts.reporting.task_view import tasks_table
+
+    console.print(tasks_table(_data_dir(data_dir)))
+
+
+@tasks_app.command("show")
+@guarded
+def tasks_show(
+    name: Annotated[str, typer.Argument(help="Task name.")],
+    data_dir: DataDirOpt = None,
+    tokenizer: Annotated[
+        str | None, typer.Option(help="Tokenizer (hub name or path); default: a tiny one.")
+    ] = None,
+) -> None:
+    """One task's spec and three featurized examples decoded back to text."""
+    from xstilts.reporting.task_view import show_task
+
+    show_task(console, name, _data_dir(data_dir), tokenizer)
+
+
+def _data_dir(option: Path | None) -> Path:
+    from xstilts.pipelines.experiment import default_data_dir
+
+    return option if option is not None else default_data_dir()
+
+
+def main() -> None:
+    """Entry point for ``python -m xstilts``."""
+    app(prog_name="xstilts")

@@ -1,0 +1,97 @@
+"""Task heads. Each maps packed hidden states ``[N, H]`` + a :class:`PackedBatch` to outputs.
+
+See :mod:`xstilts.tasks.formats.base` for the convention. Heads only ever see real tokens
+(the batch is packed), so per-token heads are plain linear layers over ``[N, H]`` and
+per-sequence heads gather rows at ``batch.first_token_index``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from xstilts.batch import PackedBatch
+from xstilts.errors import ConfigError
+
+# XLM-R's hidden_dropout_prob; heads use it for the dropout before their projections.
+HEAD_DROPOUT = 0.1
+POOLING_MODES = ("mean", "cls")
+
+
+class ClassificationHead(nn.Module):
+    """XLM-R's classification head on each sequence's ``<s>`` token.
+
+    ``dropout -> dense H->H -> tanh -> dropout -> out_proj H->C`` (``RobertaClassificationHead``).
+    """
+
+    def __init__(self, hidden_size: int, num_labels: int, dropout: float = HEAD_DROPOUT) -> None:
+        super().__init__()
+        self.dense = nn.Linear(hidden_size, hidden_size)
+        self.dropout = nn.Dropout(dropout)
+        self.out_proj = nn.Linear(hidden_size, num_labels)
+
+    def forward(self, hidden: torch.Tensor, batch: PackedBatch) -> torch.Tensor:
+        """``hidden [N, H]`` -> logits ``[B, C]`` (one sequence per feature)."""
+        x = hidden[batch.first_token_index]  # [S, H] with S == B
+        x = torch.tanh(self.dense(self.dropout(x)))
+        return self.out_proj(self.dropout(x))  # [B, C]
+
+
+class MultipleChoiceHead(nn.Module):
+    """One score per choice sequence from its ``<s>`` token, viewed as ``[B, K]``."""
+
+    def __init__(self, hidden_size: int, dropout: float = HEAD_DROPOUT) -> None:
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(hidden_size, 1)
+
+    def forward(self, hidden: torch.Tensor, batch: PackedBatch) -> torch.Tensor:
+        """``hidden [N, H]`` -> scores ``[B, K]`` (``K = batch.sequences_per_feature``)."""
+        x = self.dropout(hidden[batch.first_token_index])  # [S, H], S = B * K
+        scores = self.classifier(x).squeeze(-1)  # [S]
+        return scores.view(batch.num_features, batch.sequences_per_feature)  # [B, K]
+
+
+class TokenHead(nn.Module):
+    """A per-token linear layer: ``[N, H] -> [N, C]`` (tagging: C = tags; QA: C = 2)."""
+
+    def __init__(self, hidden_size: int, num_outputs: int, dropout: float = HEAD_DROPOUT) -> None:
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(hidden_size, num_outputs)
+
+    def forward(self, hidden: torch.Tensor, batch: PackedBatch) -> torch.Tensor:
+        """``hidden [N, H]`` -> ``[N, C]``; ``batch`` is unused (kept for the convention)."""
+        del batch
+        return self.classifier(self.dropout(hidden))  # [N, C]
+
+
+class PoolingHead(nn.Module):
+    """Parameter-free sentence embeddings for retrieval.
+
+    Attributes:
+        layer: Encoder layer whose output is pooled, as configured; ``None`` means the model's
+            middle layer (the model resolves it, as XTREME does for BUCC/Tatoeba).
+        pooling: ``"mean"`` over all real tokens of a sequence (specials included, like
+            XTREME) or ``"cls"`` (the ``<s>`` token).
+    """
+
+    def __init__(self, layer: int | None = None, pooling: str = "mean") -> None:
+        super().__init__()
+        if pooling not in POOLING_MODES:
+            raise ConfigError(
+                f"unknown pooling {pooling!r}", key="pooling", hint=f"use one of {POOLING_MODES}"
+            )
+        self.layer = layer
+        self.pooling = pooling
+
+    def forward(self, hidden: torch.Tensor, batch: PackedBatch) -> torch.Tensor:
+        """``hidden [N, H]`` -> float32 embeddings ``[S, H]``."""
+        # float32: summing hundreds of bf16 rows would lose the small differences mining needs.
+        hidden = hidden.float()
+        if self.pooling == "cls":
+            return hidden[batch.first_token_index]  # [S, H]
+        lens = batch.seq_lens.to(hidden.device)  # [S]
+        seq_id = torch.repeat_interleave(torch.arange(lens.numel(), device=hidden.device), lens)
+        sums = hidden.new_zeros(lens.numel(), hidden.shape[-1]).index_add_(0, seq_id, hidden)
+        return sums / lens.unsqueeze(-1).float()  # [S, H]

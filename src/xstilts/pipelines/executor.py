@@ -1,0 +1,144 @@
+"""The local executor: run a plan's stages in topological order, skipping cached ones.
+
+For each stage: train it unless its directory is complete (``stage.run_stage``), evaluate it on
+its ``evaluate`` tasks (``stage.evaluate_stage``, cached inside the stage dir), and record both
+in the results store. Only this driver writes the store. ``stage.run_stage`` is looked up on the
+module at call time so tests can count or replace it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from xstilts.pipelines import stage
+from xstilts.pipelines.experiment import ExperimentSpec
+from xstilts.pipelines.plan import Plan, PlannedStage
+from xstilts.results.store import ResultsStore
+
+StepCallback = Callable[[Any], None]
+
+
+def stage_dir_of(exp: ExperimentSpec, stage_id: str | None) -> Path | None:
+    """The directory of stage ``stage_id`` in the experiment's stage cache."""
+    return None if stage_id is None else exp.stages_dir / stage_id
+
+
+def execute_stage(
+    planned: PlannedStage,
+    exp: ExperimentSpec,
+    settings: Any,
+    on_step: StepCallback | None = None,
+) -> tuple[dict[str, Any], list[Any], bool]:
+    """Train (unless complete) and evaluate one stage.
+
+    Returns:
+        ``(training metrics, evaluation records, trained now)``.
+    """
+    spec, out = planned.spec, planned.dir
+    trained = not stage.is_complete(out)
+    if trained:
+        parent = stage_dir_of(exp, spec.parent)
+        kwargs = {"progress": on_step} if on_step is not None else {}
+        metrics = stage.run_stage(spec, out, exp.data_dir, parent, **kwargs)
+    else:
+        path = out / "metrics.json"
+        metrics = json.loads(path.read_text()) if path.is_file() else {}
+    records: list[Any] = []
+    if spec.evaluate:
+        records = list(stage.evaluate_stage(spec, out, exp.data_dir, spec.evaluate, settings))
+    return dict(metrics), records, trained
+
+
+def record_stage(
+    store: ResultsStore, planned: PlannedStage, metrics: dict[str, Any], records: Sequence[Any]
+) -> None:
+    """Write one finished stage and its evaluation records to the store."""
+    store.record_stage(planned.spec, "complete", metrics)
+    store.record_metrics(planned.stage_id, planned.spec.seed, records)
+
+
+class _Bars:
+    """Rich progress: one bar over stages, one over the current stage's optimizer steps."""
+
+    def __init__(self, progress: Progress | None, total: int) -> None:
+        self.progress = progress
+        self.stages = progress.add_task("stages", total=total) if progress else None
+        self.steps: Any = None
+
+    def start(self, planned: PlannedStage) -> None:
+        if self.progress is None:
+            return
+        what = "cached" if stage.is_complete(planned.dir) else "training"
+        desc = f"{planned.spec.label} [{planned.stage_id[:8]}] {what}"
+        self.progress.update(self.stages, description=desc)
+        self.steps = self.progress.add_task("  steps", total=None)
+
+    def on_step(self, info: Any) -> None:
+        if self.progress is not None and self.steps is not None:
+            self.progress.update(self.steps, completed=info.step, total=info.total_steps)
+
+    def done(self) -> None:
+        if self.progress is None:
+            return
+        if self.steps is not None:
+            self.progress.remove_task(self.steps)
+            self.steps = None
+        self.progress.advance(self.stages)
+
+
+@contextmanager
+def _bars(enabled: bool, total: int, console: Console | None) -> Iterator[_Bars]:
+    if not enabled:
+        yield _Bars(None, total)
+        return
+    columns = (
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+    )  # fmt: skip
+    with Progress(*columns, console=console or Console(stderr=True), transient=False) as prog:
+        yield _Bars(prog, total)
+
+
+def run_experiment(
+    exp: ExperimentSpec,
+    plan: Plan,
+    *,
+    progress: bool = True,
+    console: Console | None = None,
+) -> Path:
+    """Run every stage of ``plan`` (parents first) and record results.
+
+    Args:
+        exp: The validated experiment.
+        plan: Its plan (:func:`xstilts.pipelines.plan.build_plan`).
+        progress: Show rich progress bars on stderr.
+        console: Console for the bars (default: stderr).
+
+    Returns:
+        The experiment's output directory (holding ``results.sqlite``).
+
+    Raises:
+        XstiltsError: from a stage; the failing stage is recorded with status ``failed``.
+    """
+    settings = exp.eval_settings()
+    exp.stages_dir.mkdir(parents=True, exist_ok=True)
+    with ResultsStore(exp.store_path) as store:
+        store.record_experiment(exp.name, exp.source)
+        store.replace_runs(exp.name, plan.chains)
+        with _bars(progress, len(plan.stages), console) as bars:
+            for planned in plan.stages:
+                bars.start(planned)
+                try:
+                    metrics, records, _ = execute_stage(planned, exp, settings, bars.on_step)
+                except BaseException:
+                    store.record_stage(planned.spec, "failed")
+                    raise
+                record_stage(store, planned, metrics, records)
+                bars.done()
+    return exp.output_dir

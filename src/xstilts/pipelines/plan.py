@@ -1,0 +1,284 @@
+"""Expand an experiment grid into a DAG of content-addressed stages, with no model loaded.
+
+Every (intermediate option, target, seed) is a *chain*: base -> step 1 -> ... -> target. Each
+chain element becomes a :class:`StageSpec` whose parent is the previous element's id, so chains
+with a common prefix produce identical prefix ids and the plan keeps each distinct stage once.
+Retrieval targets (BUCC, Tatoeba) train nothing: they are evaluated on the base encoder and on
+every intermediate stage.
+
+Savings are counted in *examples-passes* (training examples x epochs, capped by
+``max_train_examples`` and ``max_steps``), summed over each chain run alone versus over the
+distinct stages of the DAG.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from xstilts.pipelines.experiment import ARROW, ExperimentSpec, IntermediateOption, Step
+from xstilts.pipelines.stage_spec import StageSpec
+from xstilts.pipelines.validate import FEATURIZE_KEYS, TRAIN_KEYS
+from xstilts.tasks.data import data_fingerprint, load_examples
+from xstilts.tasks.registry import get_task
+from xstilts.tasks.spec import TaskType
+
+STAGE_DEFAULTS: dict[str, Any] = {
+    "lr": 1e-5, "weight_decay": 0.01, "warmup_ratio": 0.1, "epochs": 2.0, "max_steps": None,
+    "batch_size": 32, "max_tokens": None, "grad_accum": 1, "max_grad_norm": 1.0,
+    "eval_every": None, "patience": None, "max_train_examples": None, "max_dev_examples": None,
+    "precision": "auto", "compile": False,
+}  # fmt: skip
+FEATURIZE_DEFAULTS: dict[str, Any] = {
+    "max_length": 256, "stride": 128, "max_query_length": 64, "n_best": 20,
+    "max_answer_length": 30,
+}  # fmt: skip
+# Only QA reads the window/answer settings; leaving them out elsewhere keeps ids stable when a
+# global ``train.stride`` changes.
+_QA_ONLY = ("stride", "max_query_length", "n_best", "max_answer_length")
+
+
+def _pick(values: Mapping[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if k in keys}
+
+
+def featurize_settings(exp: ExperimentSpec, task: str) -> dict[str, Any]:
+    """Per-task featurization: built-in < task defaults < ``train`` < ``overrides[task]``."""
+    spec = get_task(task)
+    out = {
+        **FEATURIZE_DEFAULTS,
+        **_pick(spec.defaults, FEATURIZE_KEYS),
+        **_pick(exp.train, FEATURIZE_KEYS),
+        **_pick(exp.overrides.get(task, {}), FEATURIZE_KEYS),
+    }
+    if spec.type is not TaskType.EXTRACTIVE_QA:
+        out = {k: v for k, v in out.items() if k not in _QA_ONLY}
+    return out
+
+
+def resolve_train(exp: ExperimentSpec, step: Step) -> dict[str, Any]:
+    """The full ``StageSpec.train`` of one step (all contract keys present).
+
+    Single task: built-in < task spec defaults < experiment ``train`` < ``overrides[task]``.
+    Mixture: built-in < defaults all its tasks agree on < ``train`` < the mixture's own ``train``
+    (per-task ``overrides`` still set each task's featurization).
+    """
+    if len(step.tasks) == 1:
+        task = step.tasks[0]
+        task_defaults = _pick(get_task(task).defaults, TRAIN_KEYS)
+        task_over = _pick(exp.overrides.get(task, {}), TRAIN_KEYS)
+    else:
+        per_task = [_pick(get_task(t).defaults, TRAIN_KEYS) for t in step.tasks]
+        task_defaults = {
+            k: v for k, v in per_task[0].items() if all(d.get(k) == v for d in per_task)
+        }
+        task_over = {}
+    train = {
+        **STAGE_DEFAULTS, **task_defaults, **_pick(exp.train, TRAIN_KEYS), **task_over,
+        **_pick(step.train, TRAIN_KEYS),
+    }  # fmt: skip
+    train["epochs"] = float(train["epochs"])
+    train["lr"] = float(train["lr"])
+    train["tasks"] = {t: featurize_settings(exp, t) for t in step.tasks}
+    return train
+
+
+def _combine(parts: Mapping[str, str]) -> str:
+    text = "".join(f"{k}\t{v}\n" for k, v in sorted(parts.items()))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def train_fingerprint(exp: ExperimentSpec, tasks: tuple[str, ...]) -> str:
+    """Hash of the train and dev files a training stage reads."""
+    parts = {}
+    for name in tasks:
+        spec = get_task(name)
+        splits = ["train", spec.dev_split]
+        parts[name] = data_fingerprint(spec, exp.data_dir, splits, [spec.train_language])
+    return _combine(parts)
+
+
+def tokenizer_fingerprint(exp: ExperimentSpec) -> str:
+    """Hash of the files a tiny encoder's tokenizer is trained on ("" for pretrained)."""
+    if "tiny" not in exp.encoder:
+        return ""
+    parts = {}
+    for name in exp.encoder["tokenizer"]["train_on"]:
+        spec = get_task(name)
+        if "train" in spec.splits and spec.find_files(exp.data_dir, "train", spec.train_language):
+            parts[name] = data_fingerprint(spec, exp.data_dir, ["train"], [spec.train_language])
+        else:
+            parts[name] = data_fingerprint(spec, exp.data_dir, [spec.eval_split])
+    return _combine(parts)
+
+
+@dataclass
+class PlannedStage:
+    """One distinct stage of the DAG."""
+
+    spec: StageSpec
+    dir: Path
+    cached: bool
+    passes: int
+    chains: list[str] = field(default_factory=list)
+
+    @property
+    def stage_id(self) -> str:
+        """The stage's content hash."""
+        return self.spec.stage_id
+
+
+@dataclass(frozen=True)
+class Chain:
+    """One (intermediate option, target, seed) of the grid, as stage ids from base on."""
+
+    label: str
+    option: str
+    target: str
+    seed: int
+    stage_ids: tuple[str, ...]
+
+    @property
+    def target_stage_id(self) -> str:
+        """The stage whose evaluation gives this chain's target scores."""
+        return self.stage_ids[-1]
+
+
+@dataclass
+class Plan:
+    """Stages in topological order (parents first), the chains using them, and savings."""
+
+    experiment: ExperimentSpec
+    stages: list[PlannedStage]
+    chains: list[Chain]
+
+    def stage(self, stage_id: str) -> PlannedStage:
+        """The planned stage with this id."""
+        return next(s for s in self.stages if s.stage_id == stage_id)
+
+    @property
+    def passes_alone(self) -> int:
+        """Examples-passes if every chain were trained from scratch on its own."""
+        by_id = {s.stage_id: s.passes for s in self.stages}
+        return sum(by_id[i] for c in self.chains for i in c.stage_ids)
+
+    @property
+    def passes_shared(self) -> int:
+        """Examples-passes of the distinct stages (each trained once)."""
+        return sum(s.passes for s in self.stages)
+
+    @property
+    def passes_to_run(self) -> int:
+        """Examples-passes of the stages not in the cache yet."""
+        return sum(s.passes for s in self.stages if not s.cached)
+
+    @property
+    def savings(self) -> float:
+        """Fraction of examples-passes saved by sharing prefixes (0 when nothing trains)."""
+        alone = self.passes_alone
+        return 1 - self.passes_shared / alone if alone else 0.0
+
+
+class _Counter:
+    """Training-example counts per task (files read once, no model, no tokenizer)."""
+
+    def __init__(self, data_dir: Path, enabled: bool) -> None:
+        self.data_dir, self.enabled = data_dir, enabled
+        self._counts: dict[str, int] = {}
+
+    def count(self, task: str) -> int:
+        if not self.enabled:
+            return 0
+        if task not in self._counts:
+            spec = get_task(task)
+            self._counts[task] = len(
+                load_examples(spec, self.data_dir, "train", spec.train_language)
+            )
+        return self._counts[task]
+
+    def passes(self, spec: StageSpec) -> int:
+        """Training examples x epochs (capped), the work a stage does."""
+        train = spec.train
+        total = 0.0
+        for task in spec.tasks:
+            n = self.count(task)
+            if train.get("max_train_examples") is not None:
+                n = min(n, train["max_train_examples"])
+            total += n * float(train["epochs"])
+        if train.get("max_steps") is not None:
+            total = min(total, train["max_steps"] * train["batch_size"] * train["grad_accum"])
+        return round(total)
+
+
+def _chain_specs(
+    exp: ExperimentSpec, base: StageSpec, option: IntermediateOption, target: str | None, seed: int
+) -> Iterator[StageSpec]:
+    """The train stages of one chain (intermediate steps, then the target if trained)."""
+    retrieval = tuple(t for t in exp.targets if get_task(t).type is TaskType.RETRIEVAL)
+    parent = base.stage_id
+    steps = [(s, "intermediate") for s in option.steps]
+    if target is not None:
+        steps.append((Step((target,)), "target"))
+    for step, role in steps:
+        evaluate = (target,) if role == "target" else retrieval
+        spec = StageSpec(
+            kind="train", tasks=step.tasks, role=role, encoder=exp.encoder, parent=parent,
+            seed=seed, train=resolve_train(exp, step), mixture=dict(step.mixture),
+            mlm=dict(exp.mlm), keep_heads=exp.keep_heads, evaluate=evaluate,
+            eval_languages=_eval_languages(exp, evaluate),
+            data_fingerprint=train_fingerprint(exp, step.tasks),
+        )  # fmt: skip
+        parent = spec.stage_id
+        yield spec
+
+
+def _eval_languages(exp: ExperimentSpec, tasks: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    langs = exp.evaluation["languages"]
+    return {t: tuple(langs[t]) for t in tasks if langs.get(t) is not None}
+
+
+def build_plan(exp: ExperimentSpec, *, count_examples: bool = True) -> Plan:
+    """The stage DAG of ``exp`` (deduplicated by stage id, parents first).
+
+    Args:
+        exp: A validated experiment.
+        count_examples: Read train files to count examples for the savings (no model).
+
+    Returns:
+        The plan; ``cached`` is set from the stage cache on disk.
+    """
+    from xstilts.pipelines.stage import is_complete  # the cache's own completeness rule
+
+    counter = _Counter(exp.data_dir, count_examples)
+    retrieval = tuple(t for t in exp.targets if get_task(t).type is TaskType.RETRIEVAL)
+    base = StageSpec(
+        kind="base", tasks=(), role="base", encoder=exp.encoder, parent=None, seed=0,
+        evaluate=retrieval, eval_languages=_eval_languages(exp, retrieval),
+        data_fingerprint=tokenizer_fingerprint(exp),
+    )  # fmt: skip
+    stages: dict[str, PlannedStage] = {}
+
+    def add(spec: StageSpec) -> None:
+        if spec.stage_id not in stages:
+            d = exp.stages_dir / spec.stage_id
+            passes = counter.passes(spec) if spec.kind == "train" else 0
+            stages[spec.stage_id] = PlannedStage(spec, d, is_complete(d), passes)
+
+    add(base)
+    chains: list[Chain] = []
+    for seed in exp.seeds:
+        for option in exp.options:
+            for target in exp.targets:
+                trained = get_task(target).type is not TaskType.RETRIEVAL
+                specs = list(_chain_specs(exp, base, option, target if trained else None, seed))
+                for spec in specs:
+                    add(spec)
+                label = ARROW.join([s.label for s in option.steps] + [target])
+                ids = (base.stage_id, *(s.stage_id for s in specs))
+                chains.append(Chain(label, option.label, target, seed, ids))
+                for i in ids:
+                    stages[i].chains.append(f"{label} (seed {seed})")
+    return Plan(exp, list(stages.values()), chains)

@@ -1,0 +1,395 @@
+"""Run one stage (base or training) into its directory, atomically; evaluate a finished stage.
+
+A stage directory appears only complete: everything is written into
+``<stages_root>/.tmp-<id>-<pid>``, ``COMPLETE`` is written last, then the temp dir is renamed.
+A crash leaves at most a ``.tmp-*`` directory, never a half-written stage.
+
+Contents: ``spec.json``, ``encoder.safetensors``, ``encoder_config.json``, ``heads.safetensors``,
+``heads.json``, ``tokenizer/``, ``trainer_state.json``, ``metrics.json``, ``COMPLETE``; after
+evaluation also ``eval/<task>-<settings hash>.json`` and ``predictions/``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import random
+import shutil
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import PreTrainedTokenizerBase
+
+from xstilts.errors import CheckpointError, ConfigError, DataError
+from xstilts.models import checkpoint
+from xstilts.models.encoder import load_encoder
+from xstilts.models.heads import PoolingHead
+from xstilts.models.model import XstiltsModel
+from xstilts.models.tokenizer import load_tokenizer, train_tokenizer
+from xstilts.pipelines.stage_spec import StageSpec
+from xstilts.tasks import get_task
+from xstilts.tasks.data import available_languages, load_examples
+from xstilts.tasks.formats import FeaturizeConfig, get_format
+from xstilts.tasks.spec import TaskSpec, TaskType
+from xstilts.training import loop
+from xstilts.training.evaluate import EvalRecord, EvalSettings, evaluate_task
+from xstilts.training.mlm import build_mlm_objective, task_texts
+
+COMPLETE = "COMPLETE"
+RETRIEVAL_HEAD = "_retrieval"
+_FEATURIZE_KEYS = {f.name for f in dataclasses.fields(FeaturizeConfig)}
+
+
+def is_complete(stage_dir: Path) -> bool:
+    """True when ``stage_dir`` holds a finished stage (its ``COMPLETE`` marker exists)."""
+    return (Path(stage_dir) / COMPLETE).is_file()
+
+
+def default_device() -> torch.device:
+    """CUDA when available, else CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def run_stage(
+    spec: StageSpec,
+    stage_dir: Path,
+    data_dir: Path,
+    parent_dir: Path | None,
+    *,
+    device: torch.device | None = None,
+    progress: Callable[[loop.Progress], None] | None = None,
+) -> dict[str, Any]:
+    """Build, train (kind ``"train"``) and save one stage, atomically.
+
+    Args:
+        spec: The resolved stage; ``stage_dir.name`` must equal ``spec.stage_id``.
+        stage_dir: Final directory (``<stages_root>/<stage_id>``).
+        data_dir: Shared data root (``xtreme/`` and ``english/``).
+        parent_dir: The parent stage's directory (``None`` for base stages).
+        device: Training device (default: CUDA if available).
+        progress: Optional per-step callback passed to the training loop.
+
+    Returns:
+        The stage's metrics (also written as ``metrics.json``).
+
+    Raises:
+        CheckpointError: wrong directory name, or an incomplete parent.
+    """
+    stage_dir = Path(stage_dir)
+    if spec.kind not in ("base", "train"):
+        raise ConfigError(f"unknown stage kind {spec.kind!r} (base or train)", key="kind")
+    if stage_dir.name != spec.stage_id:
+        raise CheckpointError(
+            f"stage dir name {stage_dir.name!r} != stage id {spec.stage_id!r}", file=stage_dir
+        )
+    if spec.kind != "base" and (parent_dir is None or not is_complete(parent_dir)):
+        raise CheckpointError(
+            f"parent stage of {spec.label} is missing or incomplete", file=parent_dir
+        )
+    tmp = stage_dir.parent / f".tmp-{spec.stage_id}-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        metrics = _build_and_train(
+            spec, tmp, Path(data_dir), parent_dir, device or default_device(), progress
+        )
+        (tmp / COMPLETE).write_text(spec.stage_id + "\n")
+        if is_complete(stage_dir):  # another worker finished the same stage first
+            shutil.rmtree(tmp)
+            return json.loads((stage_dir / "metrics.json").read_text())
+        shutil.rmtree(stage_dir, ignore_errors=True)  # leftovers of an older, broken layout
+        os.replace(tmp, stage_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return metrics
+
+
+def _build_and_train(
+    spec: StageSpec,
+    out: Path,
+    data_dir: Path,
+    parent_dir: Path | None,
+    device: torch.device,
+    progress: Callable[[loop.Progress], None] | None,
+) -> dict[str, Any]:
+    """Everything inside the temp dir: model, training, files."""
+    torch.manual_seed(spec.seed)
+    if spec.kind == "base":
+        model, tokenizer = _build_base(spec, data_dir)
+        heads_info: dict[str, dict[str, Any]] = {}
+    else:
+        assert parent_dir is not None
+        model, tokenizer, heads_info = load_stage_model(
+            Path(parent_dir), keep_heads=spec.keep_heads
+        )
+    result = None
+    if spec.kind == "train":
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 1
+        tasks = [
+            _prepare_task(spec, name, data_dir, tokenizer, model, heads_info) for name in spec.tasks
+        ]
+        cfg = loop.TrainConfig.from_stage(spec.train, spec.mixture, spec.seed, padding_idx=pad)
+        aux = build_mlm_objective(spec, data_dir, tokenizer, model) if spec.mlm else None
+        result = loop.train(model, tasks, cfg, device=device, progress=progress, auxiliary=aux)
+        if aux is not None:
+            model.drop_heads(list(heads_info))
+        state = {
+            "config": dataclasses.asdict(cfg), "steps": result.steps, "curve": result.curve,
+            "best_step": result.best_step, "stopped_early": result.stopped_early,
+        }  # fmt: skip
+    else:
+        state = {"config": None, "steps": 0, "curve": []}
+    model.to("cpu")
+    checkpoint.save_model(model, out, heads_info)
+    tokenizer.save_pretrained(str(out / "tokenizer"))
+    metrics = _metrics(result)
+    _write_json(out / "spec.json", {"stage_id": spec.stage_id, **spec.to_dict()})
+    _write_json(out / "trainer_state.json", state)
+    _write_json(out / "metrics.json", metrics)
+    return metrics
+
+
+def _metrics(result: loop.TrainResult | None) -> dict[str, Any]:
+    """The stage's ``metrics.json`` (zeros for a base stage)."""
+    if result is None:
+        result = loop.TrainResult(0, None, None, [], 0, 0, 0.0, 0, {})
+    d = result.to_dict()
+    return {
+        "train_examples": d["train_examples"],
+        "examples_passes": d["examples_passes"],
+        "epochs": d["epochs"],
+        "steps": d["steps"],
+        "train_seconds": d["seconds"],
+        "real_tokens": d["real_tokens"],
+        "processed_tokens": d["processed_tokens"],
+        "padding_efficiency": d["padding_efficiency"],
+        "tokens_per_second": d["tokens_per_second"],
+        "dev_curve": d["curve"],
+        "best_dev_metric": d["best_metric"],
+        "best_step": d["best_step"],
+        "stopped_early": d["stopped_early"],
+    }
+
+
+# ------------------------------------------------------------------ model building
+
+
+def _build_base(spec: StageSpec, data_dir: Path) -> tuple[XstiltsModel, PreTrainedTokenizerBase]:
+    """A pretrained encoder + its tokenizer, or a tiny random one + a freshly trained tokenizer."""
+    enc = dict(spec.encoder)
+    if "tiny" not in enc:
+        return XstiltsModel(load_encoder(enc), {}), load_tokenizer(enc["name"])
+    tok_cfg = dict(enc.get("tokenizer") or {})
+    if not tok_cfg.get("train_on"):
+        raise ConfigError(
+            "a tiny encoder needs tokenizer.train_on (task names)", key="encoder.tokenizer"
+        )
+    texts = task_texts(tok_cfg["train_on"], data_dir, int(tok_cfg.get("max_lines", 2000)))
+    tokenizer = train_tokenizer(texts, int(tok_cfg.get("vocab_size", 4000)))
+    tiny = dict(enc["tiny"])
+    # A small corpus can give fewer pieces than asked for, never more: size the embeddings to fit.
+    tiny["vocab_size"] = max(int(tiny.get("vocab_size", 0)), len(tokenizer))
+    return XstiltsModel(load_encoder({"tiny": tiny}), {}), tokenizer
+
+
+def load_stage_model(
+    stage_dir: Path, *, keep_heads: bool = True
+) -> tuple[XstiltsModel, PreTrainedTokenizerBase, dict[str, dict[str, Any]]]:
+    """Encoder, tokenizer and (optionally) heads of a finished stage.
+
+    Returns:
+        ``(model, tokenizer, heads_info)``; ``heads_info`` is empty when heads are dropped.
+    """
+    if not is_complete(stage_dir):
+        raise CheckpointError("stage is missing or incomplete (no COMPLETE marker)", file=stage_dir)
+    tokenizer = load_tokenizer(stage_dir / "tokenizer")
+    model = XstiltsModel(checkpoint.load_encoder_from_dir(stage_dir), {})
+    info: dict[str, dict[str, Any]] = {}
+    if keep_heads:
+        info = checkpoint.load_heads_info(stage_dir)
+        for head, meta in info.items():
+            task = get_task(meta["task"])
+            fcfg = FeaturizeConfig(**meta.get("featurize", {}))
+            model.add_head(head, get_format(task.type).make_head(task, model.hidden_size, fcfg))
+        model.load_heads_state(checkpoint.load_heads_state(stage_dir))
+    return model, tokenizer, info
+
+
+# ------------------------------------------------------------------ task data
+
+
+def featurize_config(spec: StageSpec, task: TaskSpec) -> FeaturizeConfig:
+    """Per-task featurization: task defaults overridden by ``spec.train["tasks"][name]``."""
+    values = {k: v for k, v in task.defaults.items() if k in _FEATURIZE_KEYS}
+    values.update(
+        {
+            k: v
+            for k, v in (spec.train.get("tasks") or {}).get(task.name, {}).items()
+            if k in _FEATURIZE_KEYS
+        }
+    )
+    return FeaturizeConfig(**values)
+
+
+def _prepare_task(
+    spec: StageSpec,
+    name: str,
+    data_dir: Path,
+    tokenizer: PreTrainedTokenizerBase,
+    model: XstiltsModel,
+    heads_info: dict[str, dict[str, Any]],
+) -> loop.TrainTask:
+    """Load, subsample and featurize one task; create its head unless it already exists."""
+    task = get_task(name)
+    if "train" not in task.splits:
+        raise ConfigError(f"task {name!r} has no train split and cannot be trained on", key=name)
+    fmt = get_format(task.type)
+    fcfg = featurize_config(spec, task)
+    train_ex = load_examples(task, data_dir, "train", task.train_language)
+    cap = spec.train.get("max_train_examples")
+    if cap is not None and len(train_ex) > cap:
+        random.Random(spec.seed).shuffle(train_ex)
+        train_ex = train_ex[:cap]
+    dev_ex = []
+    if task.dev_split in task.splits:
+        dev_ex = load_examples(
+            task,
+            data_dir,
+            task.dev_split,
+            task.train_language,
+            limit=spec.train.get("max_dev_examples"),
+        )
+    if task.head not in heads_info:
+        model.add_head(task.head, fmt.make_head(task, model.hidden_size, fcfg))
+        heads_info[task.head] = {
+            "task": name,
+            "type": str(task.type),
+            "featurize": dataclasses.asdict(fcfg),
+        }
+    return loop.TrainTask(
+        name=name, spec=task, head=task.head, format=fmt,
+        train_features=fmt.featurize(train_ex, tokenizer, task, fcfg),
+        dev_examples=dev_ex, dev_features=fmt.featurize(dev_ex, tokenizer, task, fcfg),
+        featurize=fcfg,
+    )  # fmt: skip
+
+
+# ------------------------------------------------------------------ evaluation
+
+
+def evaluate_stage(
+    spec: StageSpec,
+    stage_dir: Path,
+    data_dir: Path,
+    tasks: Sequence[str],
+    settings: EvalSettings,
+    *,
+    device: torch.device | None = None,
+) -> list[EvalRecord]:
+    """Evaluate a finished stage on ``tasks`` in every language present (cached per settings).
+
+    Classification/QA/tagging/multiple-choice tasks need their trained head in the stage;
+    retrieval tasks pool the encoder's hidden states with a temporary parameter-free head.
+
+    Returns:
+        All records (language x metric) of all tasks.
+    """
+    stage_dir, data_dir = Path(stage_dir), Path(data_dir)
+    device = device or default_device()
+    model: XstiltsModel | None = None
+    records: list[EvalRecord] = []
+    for name in tasks:
+        cache = stage_dir / "eval" / f"{name}-{settings.cache_key(name)}.json"
+        if cache.is_file():
+            records.extend(EvalRecord.from_dict(r) for r in json.loads(cache.read_text()))
+            continue
+        if model is None:
+            model, tokenizer, heads_info = load_stage_model(stage_dir, keep_heads=True)
+            model.to(device)
+        task_records, predictions = _evaluate_one(
+            spec, model, tokenizer, heads_info, get_task(name), data_dir, settings, device
+        )
+        if predictions:  # retrieval has none worth keeping (embeddings are huge, scores suffice)
+            _write_json(stage_dir / "predictions" / cache.name, predictions)
+        _write_json(cache, [r.to_dict() for r in task_records])
+        records.extend(task_records)
+    return records
+
+
+def _evaluate_one(
+    spec: StageSpec,
+    model: XstiltsModel,
+    tokenizer: PreTrainedTokenizerBase,
+    heads_info: Mapping[str, Any],
+    task: TaskSpec,
+    data_dir: Path,
+    settings: EvalSettings,
+    device: torch.device,
+) -> tuple[list[EvalRecord], dict[str, list[Any]]]:
+    """Records and per-language predictions of one task."""
+    examples = {
+        lang: load_examples(task, data_dir, task.eval_split, lang, limit=settings.max_eval_examples)
+        for lang in _eval_languages(task, data_dir, settings)
+    }
+    predictions: dict[str, list[Any]] = {}
+    if task.type is TaskType.RETRIEVAL:
+        layer = settings.retrieval_layer
+        if layer is None:
+            layer = model.num_layers // 2  # XTREME's choice, as in XstiltsModel.head_layer
+        fcfg = dataclasses.replace(
+            featurize_config(spec, task), pooling=settings.retrieval_pooling, layer=layer
+        )
+        keep = list(heads_info)
+        model.add_head(RETRIEVAL_HEAD, PoolingHead(layer=layer, pooling=settings.retrieval_pooling))
+        try:
+            recs = evaluate_task(model, task, examples, tokenizer, fcfg, settings, device,
+                                 head=RETRIEVAL_HEAD)  # fmt: skip
+        finally:
+            model.drop_heads(keep)
+        return recs, predictions
+    if task.head not in heads_info:
+        raise CheckpointError(
+            f"stage has no {task.head!r} head to evaluate task {task.name!r} "
+            f"(heads: {sorted(heads_info) or 'none'})",
+            file=spec.stage_id,
+        )
+    fcfg = FeaturizeConfig(**heads_info[task.head].get("featurize", {}))
+    recs = evaluate_task(
+        model, task, examples, tokenizer, fcfg, settings, device, predictions_out=predictions
+    )
+    return recs, predictions
+
+
+def _eval_languages(task: TaskSpec, data_dir: Path, settings: EvalSettings) -> list[str]:
+    """Languages present on disk, restricted to the requested ones (missing ones are an error)."""
+    present = available_languages(task, data_dir, task.eval_split)
+    wanted = settings.languages_for(task.name)
+    if wanted is None:
+        return list(present)
+    missing = [lang for lang in wanted if lang not in present]
+    if missing:
+        raise DataError(
+            f"task {task.name!r}: no {task.eval_split} data for languages {missing} "
+            f"(present: {present})",
+            file=data_dir,
+        )
+    return [lang for lang in present if lang in wanted]
+
+
+def _jsonable(obj: Any) -> Any:
+    """Fallback for json.dump: tensors/arrays to lists, anything else to its string."""
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    return str(obj)
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    """Write ``obj`` as JSON atomically (temp file + rename in the same directory)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(obj, indent=1, ensure_ascii=False, default=_jsonable))
+    os.replace(tmp, path)

@@ -1,0 +1,229 @@
+"""The SQLite results store (``<output_dir>/results.sqlite``): reports are queries.
+
+Only the driver writes it (executors hand results back). Every table has a natural unique key
+and writes are upserts, so recording the same stage or metric twice changes nothing and a
+re-evaluation replaces the old value.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Protocol
+
+import xstilts
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS experiments (
+    name TEXT PRIMARY KEY, spec TEXT NOT NULL, created TEXT NOT NULL, updated TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS stages (
+    stage_id TEXT PRIMARY KEY, parent_id TEXT, label TEXT NOT NULL, role TEXT NOT NULL,
+    kind TEXT NOT NULL, seed INTEGER, spec TEXT NOT NULL, status TEXT NOT NULL,
+    train_seconds REAL, padding_efficiency REAL, metrics TEXT, versions TEXT, updated TEXT);
+CREATE TABLE IF NOT EXISTS runs (
+    experiment TEXT NOT NULL, position INTEGER NOT NULL, chain TEXT NOT NULL,
+    seed INTEGER NOT NULL, option TEXT NOT NULL, target TEXT NOT NULL,
+    target_stage_id TEXT NOT NULL, UNIQUE (experiment, option, target, seed));
+CREATE TABLE IF NOT EXISTS metrics (
+    stage_id TEXT NOT NULL, task TEXT NOT NULL, task_version TEXT NOT NULL,
+    language TEXT NOT NULL, split TEXT NOT NULL, metric TEXT NOT NULL, value REAL NOT NULL,
+    seed INTEGER, n INTEGER, extra TEXT,
+    UNIQUE (stage_id, task, task_version, language, split, metric));
+"""
+
+
+class MetricRecord(Protocol):
+    """What :meth:`ResultsStore.record_metrics` reads (``EvalRecord`` has these fields)."""
+
+    task: str
+    task_version: str
+    language: str
+    split: str
+    metric: str
+    value: float
+    n_examples: int
+    extra: dict[str, Any]
+
+
+class ChainLike(Protocol):
+    """What :meth:`ResultsStore.replace_runs` reads (``plan.Chain`` has these fields)."""
+
+    label: str
+    option: str
+    target: str
+    seed: int
+
+    @property
+    def target_stage_id(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class Run:
+    """One row of ``runs``: which stage holds a chain's target scores."""
+
+    position: int
+    chain: str
+    seed: int
+    option: str
+    target: str
+    target_stage_id: str
+
+
+def versions() -> dict[str, str]:
+    """Versions of xstilts, torch, transformers and Python (no heavy imports)."""
+    out = {"xstilts": xstilts.__version__, "python": platform.python_version()}
+    for dist in ("torch", "transformers"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = "absent"
+    return out
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class ResultsStore:
+    """A connection to one results database (created with its schema on first open)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.conn = sqlite3.connect(self.path)
+        self.conn.executescript(SCHEMA)
+
+    def __enter__(self) -> ResultsStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Commit and close."""
+        self.conn.commit()
+        self.conn.close()
+
+    # ------------------------------------------------------------------ writes
+
+    def record_experiment(self, name: str, spec: Mapping[str, Any]) -> None:
+        """Insert or update an experiment and its (overridden) spec."""
+        now = _now()
+        self.conn.execute(
+            "INSERT INTO experiments VALUES (?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET "
+            "spec = excluded.spec, updated = excluded.updated",
+            (name, json.dumps(spec, sort_keys=True, default=str), now, now),
+        )
+        self.conn.commit()
+
+    def record_stage(
+        self, spec: Any, status: str, metrics: Mapping[str, Any] | None = None
+    ) -> None:
+        """Insert or update a stage (``spec`` is a ``StageSpec``) with its training metrics."""
+        metrics = dict(metrics or {})
+        row = (
+            spec.stage_id, spec.parent, spec.label, spec.role, spec.kind, spec.seed,
+            json.dumps(spec.to_dict(), sort_keys=True), status, metrics.get("train_seconds"),
+            metrics.get("padding_efficiency"), json.dumps(metrics, default=str),
+            json.dumps(versions()), _now(),
+        )  # fmt: skip
+        self.conn.execute(
+            "INSERT INTO stages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(stage_id) DO UPDATE SET status = excluded.status, "
+            "train_seconds = COALESCE(excluded.train_seconds, train_seconds), "
+            "padding_efficiency = COALESCE(excluded.padding_efficiency, padding_efficiency), "
+            "metrics = CASE WHEN excluded.metrics = '{}' THEN metrics ELSE excluded.metrics END, "
+            "versions = excluded.versions, updated = excluded.updated",
+            row,
+        )
+        self.conn.commit()
+
+    def record_metrics(self, stage_id: str, seed: int, records: Iterable[MetricRecord]) -> int:
+        """Upsert evaluation records of one stage; returns how many were written."""
+        rows = [
+            (stage_id, r.task, r.task_version, r.language, r.split, r.metric, float(r.value),
+             seed, r.n_examples, json.dumps(r.extra or {}, sort_keys=True, default=str))
+            for r in records
+        ]  # fmt: skip
+        self.conn.executemany(
+            "INSERT INTO metrics VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT "
+            "(stage_id, task, task_version, language, split, metric) DO UPDATE SET "
+            "value = excluded.value, seed = excluded.seed, n = excluded.n, extra = excluded.extra",
+            rows,
+        )
+        self.conn.commit()
+        return len(rows)
+
+    def replace_runs(self, experiment: str, chains: Sequence[ChainLike]) -> None:
+        """Make ``chains`` the experiment's runs (rows of options no longer planned go)."""
+        self.conn.execute("DELETE FROM runs WHERE experiment = ?", (experiment,))
+        self.conn.executemany(
+            "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (experiment, i, c.label, c.seed, c.option, c.target, c.target_stage_id)
+                for i, c in enumerate(chains)
+            ],
+        )
+        self.conn.commit()
+
+    # ------------------------------------------------------------------ queries
+
+    def experiments(self) -> list[str]:
+        """Experiment names, most recently updated first."""
+        cur = self.conn.execute("SELECT name FROM experiments ORDER BY updated DESC, name")
+        return [r[0] for r in cur]
+
+    def runs(self, experiment: str) -> list[Run]:
+        """The experiment's runs in plan order."""
+        cur = self.conn.execute(
+            "SELECT position, chain, seed, option, target, target_stage_id FROM runs "
+            "WHERE experiment = ? ORDER BY position",
+            (experiment,),
+        )
+        return [Run(*r) for r in cur]
+
+    def task_metrics(self, stage_id: str, task: str) -> dict[str, dict[str, float]]:
+        """Language -> metric -> value of one task evaluated on one stage."""
+        out: dict[str, dict[str, float]] = {}
+        cur = self.conn.execute(
+            "SELECT language, metric, value FROM metrics WHERE stage_id = ? AND task = ? "
+            "ORDER BY language, metric",
+            (stage_id, task),
+        )
+        for lang, metric, value in cur:
+            out.setdefault(lang, {})[metric] = value
+        return out
+
+    def task_versions(self, tasks: Sequence[str]) -> dict[str, list[str]]:
+        """Task -> the distinct task versions recorded for it."""
+        out: dict[str, list[str]] = {}
+        for task in tasks:
+            cur = self.conn.execute(
+                "SELECT DISTINCT task_version FROM metrics WHERE task = ? ORDER BY 1", (task,)
+            )
+            out[task] = [r[0] for r in cur]
+        return out
+
+    def stage_rows(self) -> list[dict[str, Any]]:
+        """Every recorded stage as a dict (spec/metrics/versions decoded)."""
+        cur = self.conn.execute("SELECT * FROM stages ORDER BY rowid")
+        names = [d[0] for d in cur.description]
+        rows = []
+        for values in cur:
+            row = dict(zip(names, values, strict=True))
+            for key in ("spec", "metrics", "versions"):
+                row[key] = json.loads(row[key]) if row[key] else None
+            rows.append(row)
+        return rows

@@ -1,0 +1,140 @@
+"""Loading a task's examples from disk, listing what is present, and fingerprinting the files."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+
+from xstilts.errors import DataError
+from xstilts.tasks.examples import Example
+from xstilts.tasks.readers import companion_files, get_reader
+from xstilts.tasks.spec import TaskSpec
+
+_HASH_CHUNK = 1 << 20
+# (resolved path, size, mtime_ns) -> sha256 hex; files are re-hashed only when they change.
+_FILE_HASHES: dict[tuple[str, int, int], str] = {}
+_HASH_LOCK = threading.Lock()
+
+
+def _check_split(spec: TaskSpec, split: str) -> None:
+    """Raise DataError when ``split`` is not declared by ``spec``."""
+    if split not in spec.splits:
+        raise DataError(
+            f"task {spec.name!r} has no {split!r} split (declared: {sorted(spec.splits)})"
+        )
+
+
+def split_files(spec: TaskSpec, data_dir: Path, split: str, lang: str) -> list[Path]:
+    """Files on disk for one split and language, in reading order (may be empty).
+
+    Raises:
+        DataError: if ``split`` is not declared by the task.
+    """
+    _check_split(spec, split)
+    return [path for _, path in spec.find_files(Path(data_dir), split, lang)]
+
+
+def available_languages(spec: TaskSpec, data_dir: Path, split: str) -> list[str]:
+    """Declared languages of ``split`` that have at least one file under ``data_dir``.
+
+    Raises:
+        DataError: if ``split`` is not declared by the task.
+    """
+    _check_split(spec, split)
+    return [lang for lang in spec.languages(split) if spec.find_files(Path(data_dir), split, lang)]
+
+
+def _missing_error(spec: TaskSpec, data_dir: Path, split: str, lang: str) -> DataError:
+    """DataError naming the expected path(s) and each source's download hint."""
+    sources = [s for s in spec.splits[split] if lang in s.languages]
+    if not sources:
+        return DataError(
+            f"task {spec.name!r} has no {split!r} data for language {lang!r} "
+            f"(declared languages: {list(spec.languages(split))})"
+        )
+    expected = ", ".join(str(Path(data_dir) / s.pattern_for(lang)) for s in sources)
+    hints = "; ".join(dict.fromkeys(s.download_hint for s in sources if s.download_hint))
+    return DataError(
+        f"no {split!r} file for task {spec.name!r}, language {lang!r}; expected {expected}",
+        file=Path(data_dir),
+        hint=hints or None,
+    )
+
+
+def load_examples(
+    spec: TaskSpec, data_dir: Path, split: str, lang: str, limit: int | None = None
+) -> list[Example]:
+    """Read every file of one split for one language and concatenate the examples.
+
+    Args:
+        spec: The task.
+        data_dir: Data root (holds ``xtreme/`` and ``english/``).
+        split: Split name (``train``/``dev``/``test``).
+        lang: Language code.
+        limit: Keep only the first ``limit`` examples (file order); ``None`` keeps all.
+
+    Raises:
+        DataError: when no file exists (naming the expected paths and the download hint), or
+            from the readers for malformed files.
+    """
+    _check_split(spec, split)
+    found = spec.find_files(Path(data_dir), split, lang)
+    if not found:
+        raise _missing_error(spec, data_dir, split, lang)
+    examples: list[Example] = []
+    for source, path in found:
+        examples.extend(get_reader(source.reader)(path, source, spec, lang))
+        if limit is not None and len(examples) >= limit:
+            break
+    return examples if limit is None else examples[:limit]
+
+
+def file_sha256(path: Path) -> str:
+    """Content hash of ``path``, cached in-process by (path, size, mtime)."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    with _HASH_LOCK:
+        cached = _FILE_HASHES.get(key)
+    if cached is not None:
+        return cached
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(_HASH_CHUNK):
+            digest.update(chunk)
+    with _HASH_LOCK:
+        _FILE_HASHES[key] = digest.hexdigest()
+    return digest.hexdigest()
+
+
+def data_fingerprint(
+    spec: TaskSpec, data_dir: Path, splits: Iterable[str], langs: Iterable[str] | None = None
+) -> str:
+    """sha256 over (relative path, size, content hash) of every file the splits read.
+
+    Sibling files a reader reads too (Tatoeba/BUCC ``.en``, ``.gold``) are included.
+
+    Args:
+        spec: The task.
+        data_dir: Data root; paths are hashed relative to it, so moving the root keeps the id.
+        splits: Splits to include (undeclared ones are ignored).
+        langs: Languages to include; ``None`` = every declared language of each split.
+
+    Returns:
+        A hex digest; equal data gives an equal fingerprint, any byte change a different one.
+    """
+    root = Path(data_dir)
+    files: set[Path] = set()
+    for split in splits:
+        if split not in spec.splits:
+            continue
+        for lang in spec.languages(split) if langs is None else langs:
+            for source, path in spec.find_files(root, split, lang):
+                files.add(path)
+                files.update(companion_files(source.reader, path))
+    digest = hashlib.sha256()
+    for path in sorted(files, key=lambda p: p.relative_to(root).as_posix()):
+        rel = path.relative_to(root).as_posix()
+        digest.update(f"{rel}\t{path.stat().st_size}\t{file_sha256(path)}\n".encode())
+    return digest.hexdigest()

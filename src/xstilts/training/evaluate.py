@@ -1,0 +1,247 @@
+"""Zero-shot evaluation: every language of a task in ONE length-sorted pass, scored per language.
+
+All languages' features are concatenated, sorted by length and batched by a token budget, so the
+GPU sees full, nearly unpadded batches even for languages with few examples. Raw predictions are
+moved to CPU as they come (nothing of size ``[num_examples, ...]`` stays on the GPU), then split
+back per language for the task type's ``postprocess`` and ``score``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+from transformers import PreTrainedTokenizerBase
+
+from xstilts.batch import Feature, pack
+from xstilts.tasks.examples import Example
+from xstilts.tasks.formats import FeaturizeConfig, TaskFormat, get_format
+from xstilts.tasks.spec import TaskSpec, TaskType
+from xstilts.training.batching import make_batches
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """How evaluation runs; deliberately NOT part of the stage id (see the stage contract).
+
+    Attributes:
+        max_eval_examples: Per-language cap on examples (first N in file order; ``None`` = all).
+        max_tokens: Padded-token budget of one evaluation batch.
+        retrieval_pooling: ``"mean"`` or ``"cls"`` pooling for retrieval tasks.
+        retrieval_layer: Encoder layer pooled for retrieval (``None`` = middle layer).
+        languages: Task -> languages to evaluate (missing or ``None`` = every language present).
+        precision: ``"auto"`` (bf16 autocast on CUDA, fp32 elsewhere), ``"bf16"`` or ``"fp32"``.
+    """
+
+    max_eval_examples: int | None = None
+    max_tokens: int = 16384
+    retrieval_pooling: str = "mean"
+    retrieval_layer: int | None = None
+    languages: Mapping[str, tuple[str, ...] | None] = field(default_factory=dict)
+    precision: str = "auto"
+
+    def languages_for(self, task: str) -> tuple[str, ...] | None:
+        """Languages requested for ``task`` (``None`` = all present on disk)."""
+        langs = self.languages.get(task)
+        return tuple(langs) if langs is not None else None
+
+    def cache_key(self, task: str) -> str:
+        """Hash of the settings that can change ``task``'s scores (12 hex chars).
+
+        ``max_tokens`` is left out: it only changes batching, not which predictions are made.
+        """
+        payload = {
+            "max_eval_examples": self.max_eval_examples,
+            "retrieval_pooling": self.retrieval_pooling,
+            "retrieval_layer": self.retrieval_layer,
+            "languages": self.languages_for(task),
+            "precision": self.precision,
+        }
+        text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+@dataclass
+class EvalRecord:
+    """One score: a metric of one task in one language."""
+
+    task: str
+    task_version: str
+    language: str
+    split: str
+    metric: str
+    value: float
+    n_examples: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> EvalRecord:
+        """Inverse of :meth:`to_dict`."""
+        return cls(**dict(data))
+
+
+def selection_metric(spec: TaskSpec) -> str:
+    """The metric used for model selection: ``f1`` for QA, else the first declared metric."""
+    if spec.type is TaskType.EXTRACTIVE_QA and "f1" in spec.metrics:
+        return "f1"
+    return spec.metrics[0]
+
+
+def autocast_context(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    """bf16 autocast when ``precision`` asks for it ("auto" = only on CUDA), else a no-op."""
+    use_bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda")
+    if not use_bf16:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+def predict_task(
+    model: nn.Module,
+    head: str,
+    fmt: TaskFormat,
+    features: Sequence[Feature],
+    settings: EvalSettings,
+    device: torch.device,
+    *,
+    padding_idx: int = 1,
+) -> list[Any]:
+    """Raw per-feature predictions, in the order of ``features``.
+
+    Args:
+        model: An ``XstiltsModel`` (``model(batch, head) -> logits``).
+        head: Name of the head to run.
+        fmt: The task type (its ``predict`` turns logits into compact CPU predictions).
+        features: Features of any number of languages, concatenated.
+        settings: Token budget and precision.
+        device: Where the model lives.
+        padding_idx: The model's padding index (positions start after it).
+    """
+    if not features:
+        return []
+    batches = make_batches(
+        features, batch_size=settings.max_tokens, max_tokens=settings.max_tokens, shuffle=False
+    )
+    out: list[Any] = [None] * len(features)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode(), autocast_context(device, settings.precision):
+            for idx in batches:
+                batch = pack([features[i] for i in idx], padding_idx, feature_indices=idx)
+                logits = model(batch.to(device), head)
+                for i, pred in zip(idx, fmt.predict(logits, batch), strict=True):
+                    out[i] = pred
+    finally:
+        model.train(was_training)
+    return out
+
+
+def _split(items: Sequence[Any], sizes: Sequence[int]) -> Iterator[list[Any]]:
+    start = 0
+    for size in sizes:
+        yield list(items[start : start + size])
+        start += size
+
+
+def evaluate_featurized(
+    model: nn.Module,
+    spec: TaskSpec,
+    head: str,
+    featurized: Mapping[str, tuple[Sequence[Example], Sequence[Feature]]],
+    featurize_cfg: FeaturizeConfig,
+    settings: EvalSettings,
+    device: torch.device,
+    *,
+    padding_idx: int = 1,
+) -> dict[str, tuple[dict[str, float], list[Any]]]:
+    """Score already-featurized examples of several languages in one pass.
+
+    Returns:
+        Language -> (metric scores, one prediction per example).
+    """
+    fmt = get_format(spec.type)
+    langs = list(featurized)
+    all_features = [f for lang in langs for f in featurized[lang][1]]
+    raw = predict_task(model, head, fmt, all_features, settings, device, padding_idx=padding_idx)
+    results: dict[str, tuple[dict[str, float], list[Any]]] = {}
+    sizes = [len(featurized[lang][1]) for lang in langs]
+    for lang, lang_raw in zip(langs, _split(raw, sizes), strict=True):
+        examples, features = featurized[lang]
+        preds = fmt.postprocess(examples, features, lang_raw, spec, featurize_cfg)
+        results[lang] = (fmt.score(examples, preds, spec, lang), preds)
+    return results
+
+
+def evaluate_task(
+    model: nn.Module,
+    spec: TaskSpec,
+    examples_by_lang: Mapping[str, Sequence[Example]],
+    tokenizer: PreTrainedTokenizerBase,
+    featurize_cfg: FeaturizeConfig,
+    settings: EvalSettings,
+    device: torch.device,
+    *,
+    head: str | None = None,
+    predictions_out: dict[str, list[Any]] | None = None,
+) -> list[EvalRecord]:
+    """Featurize, predict (one pass over all languages), postprocess and score per language.
+
+    Args:
+        model: An ``XstiltsModel`` holding the task's head (or a retrieval pooling head).
+        spec: The task.
+        examples_by_lang: Language -> evaluation examples.
+        tokenizer: The stage's tokenizer.
+        featurize_cfg: Featurization settings (the ones the head was trained with).
+        settings: Evaluation settings.
+        device: Where the model lives.
+        head: Head name (default ``spec.head``).
+        predictions_out: If given, filled with language -> per-example predictions.
+
+    Returns:
+        One record per (language, metric in ``spec.metrics``); other score keys (e.g. a
+        retrieval threshold) go into ``extra``.
+    """
+    fmt = get_format(spec.type)
+    featurized = {
+        lang: (examples, fmt.featurize(examples, tokenizer, spec, featurize_cfg))
+        for lang, examples in examples_by_lang.items()
+    }
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 1
+    results = evaluate_featurized(
+        model, spec, head or spec.head, featurized, featurize_cfg, settings, device, padding_idx=pad
+    )
+    records: list[EvalRecord] = []
+    for lang, (scores, preds) in results.items():
+        if predictions_out is not None:
+            predictions_out[lang] = preds
+        extra: dict[str, Any] = {k: v for k, v in scores.items() if k not in spec.metrics}
+        n_examples = len(examples_by_lang[lang])
+        if spec.type is TaskType.RETRIEVAL:
+            extra.update(pooling=featurize_cfg.pooling, layer=featurize_cfg.layer)
+            # One corpus per language: count its gold pairs (Tatoeba: its sentences).
+            n_examples = sum(len(c.gold) for c in examples_by_lang[lang])
+        records.extend(
+            EvalRecord(
+                task=spec.name,
+                task_version=spec.version,
+                language=lang,
+                split=spec.eval_split,
+                metric=metric,
+                value=float(scores[metric]),
+                n_examples=n_examples,
+                extra=extra,
+            )
+            for metric in spec.metrics
+            if metric in scores
+        )
+    return records

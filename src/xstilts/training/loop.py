@@ -1,0 +1,350 @@
+"""The training loop: one or several tasks, one shared encoder, per-task heads.
+
+Reading order: configuration and result types, then :func:`train` (top to bottom: set-up,
+the step loop, the end), then one small helper per concern (batch streams, one optimizer step,
+dev evaluation, best-state tracking).
+
+Determinism: on CPU the same seed gives identical weights and metrics (torch RNG seeded once,
+batch order and task sampling from seeded :class:`random.Random` instances).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from xstilts.batch import Feature, PackedBatch, pack
+from xstilts.tasks.examples import Example
+from xstilts.tasks.formats import FeaturizeConfig, TaskFormat
+from xstilts.tasks.spec import TaskSpec
+from xstilts.training.batching import make_batches
+from xstilts.training.evaluate import (
+    EvalSettings,
+    autocast_context,
+    evaluate_featurized,
+    selection_metric,
+)
+from xstilts.training.mixture import MixtureSampler
+from xstilts.training.optim import build_optimizer, linear_schedule
+
+
+@dataclass
+class TrainTask:
+    """One task trained in a stage: its data (already featurized) and the head it trains."""
+
+    name: str
+    spec: TaskSpec
+    head: str
+    format: TaskFormat
+    train_features: list[Feature]
+    dev_examples: list[Example]
+    dev_features: list[Feature]
+    featurize: FeaturizeConfig
+
+
+@dataclass
+class TrainConfig:
+    """Training hyper-parameters (the resolved ``StageSpec.train`` keys, see the contract)."""
+
+    lr: float = 2e-5
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    epochs: float = 1.0
+    max_steps: int | None = None
+    batch_size: int = 32
+    max_tokens: int | None = None
+    grad_accum: int = 1
+    max_grad_norm: float = 1.0
+    eval_every: int | None = None
+    patience: int | None = None
+    precision: str = "auto"
+    compile: bool = False
+    seed: int = 0
+    sampling: str = "proportional"
+    temperature: float = 1.0
+    padding_idx: int = 1
+    eval_max_tokens: int = 16384
+
+    @classmethod
+    def from_stage(
+        cls, train: Mapping[str, Any], mixture: Mapping[str, Any], seed: int, padding_idx: int = 1
+    ) -> TrainConfig:
+        """Build from a resolved ``StageSpec.train`` / ``.mixture`` (unknown keys ignored)."""
+        known = {f for f in cls.__dataclass_fields__ if f not in ("seed", "padding_idx")}
+        kwargs = {k: v for k, v in train.items() if k in known}
+        kwargs["sampling"] = mixture.get("sampling", "proportional")
+        kwargs["temperature"] = float(mixture.get("temperature", 1.0))
+        return cls(**kwargs, seed=seed, padding_idx=padding_idx)
+
+
+@dataclass
+class Progress:
+    """What a progress callback receives after every optimizer step."""
+
+    step: int
+    total_steps: int
+    examples_seen: int
+    examples_per_second: float
+    loss: float
+    dev_metric: float | None
+
+
+@dataclass
+class TrainResult:
+    """Outcome of :func:`train` (also the basis of a stage's ``metrics.json``)."""
+
+    steps: int
+    best_metric: float | None
+    best_step: int | None
+    curve: list[dict[str, Any]]
+    real_tokens: int
+    processed_tokens: int
+    seconds: float
+    examples_passes: int
+    train_examples: dict[str, int]
+    stopped_early: bool = False
+    epochs: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form plus derived rates."""
+        out = asdict(self)
+        out["padding_efficiency"] = (
+            self.real_tokens / self.processed_tokens if self.processed_tokens else 1.0
+        )
+        out["tokens_per_second"] = self.real_tokens / self.seconds if self.seconds > 0 else 0.0
+        return out
+
+
+@dataclass
+class _Counters:
+    real_tokens: int = 0
+    processed_tokens: int = 0
+    examples: int = 0
+    # Losses stay device tensors: a float() per micro-batch would synchronise the GPU.
+    loss_sum: torch.Tensor | float = 0.0
+    loss_steps: int = 0
+    last_loss: torch.Tensor | float = 0.0
+
+    def mean_loss(self) -> float:
+        """Mean micro-batch loss since the last reset (else the last loss)."""
+        if self.loss_steps:
+            return float(self.loss_sum) / self.loss_steps
+        return float(self.last_loss)
+
+
+def train(
+    model: nn.Module,
+    tasks: Sequence[TrainTask],
+    cfg: TrainConfig,
+    *,
+    device: torch.device,
+    progress: Callable[[Progress], None] | None = None,
+    auxiliary: Any = None,
+) -> TrainResult:
+    """Train ``model`` on ``tasks`` (a mixture when several) and restore the best dev state.
+
+    Args:
+        model: An ``XstiltsModel`` holding every task's head (``model(batch, head) -> logits``).
+        tasks: Tasks with featurized train and dev data.
+        cfg: Hyper-parameters.
+        device: Where to train.
+        progress: Optional callback after each optimizer step (e.g. a rich progress bar).
+        auxiliary: Optional extra objective with ``weight`` and ``loss(model, device)``
+            (the MLM auxiliary of :mod:`xstilts.training.mlm`), added at every micro-batch.
+
+    Returns:
+        Steps, dev curve, best metric, token counts and timing.
+    """
+    torch.manual_seed(cfg.seed)
+    model.to(device).train()
+    streams = [
+        _batch_stream(t.train_features, cfg, seed=cfg.seed + 7919 * i) for i, t in enumerate(tasks)
+    ]
+    sampler = MixtureSampler(
+        [len(t.train_features) for t in tasks], cfg.sampling, cfg.temperature, seed=cfg.seed
+    )
+    total_steps, eval_every = _plan_steps(tasks, cfg)
+    sizes = {t.name: len(t.train_features) for t in tasks}
+    result = TrainResult(
+        steps=0, best_metric=None, best_step=None, curve=[], real_tokens=0, processed_tokens=0,
+        seconds=0.0, examples_passes=0, train_examples=sizes,
+    )  # fmt: skip
+    if total_steps == 0:
+        return result
+
+    optimizer = build_optimizer(model, lr=cfg.lr, weight_decay=cfg.weight_decay, device=device)
+    scheduler = linear_schedule(optimizer, round(cfg.warmup_ratio * total_steps), total_steps)
+    forward = torch.compile(model, dynamic=True) if cfg.compile else model
+    best = _BestState(cfg.patience)
+    counters = _Counters()
+    start = time.perf_counter()
+    for step in range(1, total_steps + 1):
+        for _ in range(cfg.grad_accum):
+            t = sampler.next()
+            idx = next(streams[t])
+            batch = pack([tasks[t].train_features[i] for i in idx], cfg.padding_idx, idx)
+            _micro_step(forward, tasks[t], batch, cfg, device, counters, auxiliary)
+        _optimizer_step(model, optimizer, scheduler, cfg)
+        result.steps = step
+        metric = None
+        if step % eval_every == 0 or step == total_steps:
+            metric = _evaluate_dev(model, tasks, cfg, device, step, counters, result.curve)
+            best.update(step, metric, model)
+        if progress is not None:
+            progress(_progress(step, total_steps, counters, start, metric))
+        if best.should_stop:
+            result.stopped_early = step < total_steps
+            break
+
+    best.restore(model)
+    result.seconds = time.perf_counter() - start
+    result.best_metric, result.best_step = best.metric, best.step
+    result.real_tokens, result.processed_tokens = counters.real_tokens, counters.processed_tokens
+    result.examples_passes = counters.examples
+    result.epochs = counters.examples / max(sum(result.train_examples.values()), 1)
+    return result
+
+
+def _progress(
+    step: int, total: int, counters: _Counters, start: float, metric: float | None
+) -> Progress:
+    """Snapshot for the progress callback (mean loss since the last evaluation)."""
+    elapsed = max(time.perf_counter() - start, 1e-9)
+    loss = counters.mean_loss()
+    return Progress(step, total, counters.examples, counters.examples / elapsed, loss, metric)
+
+
+def _batch_stream(features: Sequence[Feature], cfg: TrainConfig, seed: int) -> Iterator[list[int]]:
+    """Endless micro-batches of one task, re-shuffled every epoch."""
+    epoch = 0
+    while True:
+        yield from make_batches(
+            features, batch_size=cfg.batch_size, max_tokens=cfg.max_tokens, shuffle=True,
+            seed=seed, epoch=epoch,
+        )  # fmt: skip
+        epoch += 1
+
+
+def _plan_steps(tasks: Sequence[TrainTask], cfg: TrainConfig) -> tuple[int, int]:
+    """(total optimizer steps, steps between dev evaluations).
+
+    One epoch = as many micro-batches as one pass over every task's data takes.
+    """
+    if any(not t.train_features for t in tasks) or not tasks:
+        empty = [t.name for t in tasks if not t.train_features]
+        raise ValueError(f"no training features for tasks {empty}")
+    micro = sum(
+        len(make_batches(t.train_features, batch_size=cfg.batch_size, max_tokens=cfg.max_tokens))
+        for t in tasks
+    )
+    steps_per_epoch = max(1, math.ceil(micro / cfg.grad_accum))
+    by_epochs = math.ceil(cfg.epochs * steps_per_epoch)
+    total = cfg.max_steps if cfg.max_steps is not None else by_epochs
+    eval_every = cfg.eval_every or steps_per_epoch
+    return total, max(1, eval_every)
+
+
+def _micro_step(
+    forward: Callable[..., torch.Tensor],
+    task: TrainTask,
+    batch: PackedBatch,
+    cfg: TrainConfig,
+    device: torch.device,
+    counters: _Counters,
+    auxiliary: Any,
+) -> None:
+    """Forward + backward of one micro-batch; the loss is scaled for gradient accumulation."""
+    on_device = batch.to(device)
+    with autocast_context(device, cfg.precision):
+        logits = forward(on_device, task.head)
+        loss = task.format.loss(logits, on_device)
+        if auxiliary is not None:
+            loss = loss + auxiliary.weight * auxiliary.loss(forward, device)
+    (loss / cfg.grad_accum).backward()
+    counters.real_tokens += batch.num_tokens
+    counters.processed_tokens += batch.num_sequences * batch.max_seqlen
+    counters.examples += batch.num_features
+    counters.last_loss = loss.detach()
+    counters.loss_sum = counters.loss_sum + counters.last_loss
+    counters.loss_steps += 1
+
+
+def _optimizer_step(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    cfg: TrainConfig,
+) -> None:
+    """Clip, step, advance the schedule, clear gradients."""
+    if cfg.max_grad_norm and cfg.max_grad_norm > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+
+
+def _evaluate_dev(
+    model: nn.Module,
+    tasks: Sequence[TrainTask],
+    cfg: TrainConfig,
+    device: torch.device,
+    step: int,
+    counters: _Counters,
+    curve: list[dict[str, Any]],
+) -> float | None:
+    """Selection metric on the English dev sets (mean over tasks); appends to ``curve``."""
+    settings = EvalSettings(max_tokens=cfg.eval_max_tokens, precision=cfg.precision)
+    per_task: dict[str, float] = {}
+    for task in tasks:
+        if not task.dev_features:
+            continue
+        featurized = {task.spec.train_language: (task.dev_examples, task.dev_features)}
+        results = evaluate_featurized(
+            model, task.spec, task.head, featurized, task.featurize, settings, device,
+            padding_idx=cfg.padding_idx,
+        )  # fmt: skip
+        scores, _ = results[task.spec.train_language]
+        per_task[task.name] = float(scores[selection_metric(task.spec)])
+    metric = sum(per_task.values()) / len(per_task) if per_task else None
+    loss = counters.mean_loss()
+    curve.append({"step": step, "metric": metric, "per_task": per_task, "train_loss": loss})
+    counters.loss_sum, counters.loss_steps = 0.0, 0
+    return metric
+
+
+class _BestState:
+    """Best dev metric so far, its weights (on CPU) and the early-stopping counter."""
+
+    def __init__(self, patience: int | None) -> None:
+        self.patience = patience
+        self.metric: float | None = None
+        self.step: int | None = None
+        self.state: dict[str, torch.Tensor] | None = None
+        self.bad_evals = 0
+
+    def update(self, step: int, metric: float | None, model: nn.Module) -> None:
+        """Record an evaluation; snapshot the weights when it improves."""
+        if metric is None:
+            return
+        if self.metric is None or metric > self.metric:
+            self.metric, self.step, self.bad_evals = metric, step, 0
+            # CPU copies: the best state must not cost GPU memory during training.
+            self.state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+        else:
+            self.bad_evals += 1
+
+    @property
+    def should_stop(self) -> bool:
+        """True once ``patience`` evaluations in a row brought no improvement."""
+        return self.patience is not None and self.bad_evals >= self.patience
+
+    def restore(self, model: nn.Module) -> None:
+        """Load the best weights back (no-op when nothing was evaluated)."""
+        if self.state is not None:
+            model.load_state_dict(self.state)

@@ -1,0 +1,62 @@
+"""AdamW without decay on biases and norms, and the linear warm-up / linear decay schedule."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.optim.lr_scheduler import LambdaLR
+
+
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, object]]:
+    """Split trainable parameters into decayed and non-decayed groups.
+
+    One-dimensional parameters are biases and LayerNorm scales/shifts; decaying them towards
+    zero only hurts (BERT/RoBERTa recipe), so they get ``weight_decay = 0``.
+    """
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
+    for param in model.parameters():
+        if not param.requires_grad:
+            continue
+        (no_decay if param.ndim < 2 else decay).append(param)
+    groups: list[dict[str, object]] = []
+    if decay:
+        groups.append({"params": decay, "weight_decay": weight_decay})
+    if no_decay:
+        groups.append({"params": no_decay, "weight_decay": 0.0})
+    return groups
+
+
+def build_optimizer(
+    model: nn.Module, *, lr: float, weight_decay: float, device: torch.device
+) -> torch.optim.AdamW:
+    """AdamW over ``model``'s trainable parameters.
+
+    The fused CUDA kernel is one launch per step instead of several per parameter tensor;
+    elsewhere the multi-tensor ``foreach`` path is the fast one.
+    """
+    groups = param_groups(model, weight_decay)
+    if device.type == "cuda":
+        return torch.optim.AdamW(groups, lr=lr, fused=True)
+    return torch.optim.AdamW(groups, lr=lr, foreach=True)
+
+
+def linear_schedule(
+    optimizer: torch.optim.Optimizer, warmup_steps: int, total_steps: int
+) -> LambdaLR:
+    """Linear warm-up from 0 to the base lr over ``warmup_steps``, then linear decay to 0.
+
+    Args:
+        optimizer: The optimizer whose groups are scaled.
+        warmup_steps: Steps of warm-up (0 = start at the full lr).
+        total_steps: Step at which the lr reaches 0.
+    """
+    total = max(total_steps, 1)
+    warmup = max(min(warmup_steps, total), 0)
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / (warmup + 1)
+        return max(0.0, (total - step) / max(total - warmup, 1))
+
+    return LambdaLR(optimizer, factor)

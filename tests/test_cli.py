@@ -1,0 +1,75 @@
+"""The command line: tasks listing, plan output, one-line errors with exit code 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from xstilts.cli import app
+from xstilts.tasks import list_tasks
+
+DEMO = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
+runner = CliRunner()
+
+
+def test_tasks_lists_every_task(data_root: Path) -> None:
+    result = runner.invoke(app, ["tasks", "--data-dir", str(data_root)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    for name in list_tasks():
+        assert f" {name} " in result.output
+    assert "train: en 8,999" in result.output  # MNLI's train file, counted
+
+
+def test_tasks_show_decodes_examples(data_root: Path) -> None:
+    result = runner.invoke(app, ["tasks", "show", "pawsx", "--data-dir", str(data_root)])
+    assert result.exit_code == 0, result.output
+    assert "3 features from 3 train/en examples" in result.output
+    assert result.output.count("<s>") >= 3
+
+
+def test_plan_shows_stage_counts(data_root: Path) -> None:
+    result = runner.invoke(
+        app, ["plan", str(DEMO), f"data_dir={data_root}"], env={"COLUMNS": "200"}
+    )
+    assert result.exit_code == 0, result.output
+    # 1 base + mnli + mnli→commonsenseqa + 3 options x 4 trained targets.
+    assert "distinct stages: 15 (1 base, 14 trained)" in result.output
+    assert "chains: 18 (3 options x 6 targets x 1 seeds)" in result.output
+
+
+def test_bad_yaml_is_one_line_exit_2(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nintermediate: [mnli\n")
+    result = runner.invoke(app, ["plan", str(bad)])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("error: ") and "bad.yaml" in lines[0]
+    assert "Traceback" not in result.output
+
+
+def test_bad_override_and_unknown_task(data_root: Path) -> None:
+    result = runner.invoke(app, ["plan", str(DEMO), "targets=[xnil]"])
+    assert result.exit_code == 2
+    assert "[targets.0]" in result.stderr and "did you mean 'xnli'" in result.stderr
+    result = runner.invoke(app, ["tasks", "show", "nope"])
+    assert result.exit_code == 2
+
+
+def test_results_prints_tables_from_a_store(tmp_path: Path) -> None:
+    from xstilts.pipelines.plan import Chain
+    from xstilts.results.store import ResultsStore
+    from xstilts.training.evaluate import EvalRecord
+
+    with ResultsStore(tmp_path / "results.sqlite") as store:
+        store.record_experiment("e", {})
+        store.replace_runs("e", [Chain("mnli→xnli", "mnli", "xnli", 1, ("b", "m", "s"))])
+        store.record_metrics("s", 1, [EvalRecord("xnli", "1", "de", "dev", "accuracy", 61.5, 9)])
+    result = runner.invoke(app, ["results", str(tmp_path)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "61.5" in result.output and "XTREME" in result.output
+    assert "missing: pawsx" in result.output
+    missing = runner.invoke(app, ["results", str(tmp_path / "nowhere")])
+    assert missing.exit_code == 2
+    assert "no results store" in missing.stderr
