@@ -110,7 +110,19 @@ def test_languages_present_in_shared_data(data_root: Path) -> None:
     assert available_languages(get_task("udpos"), data_root, "test") == ["de", "en", "fr", "zh"]
     assert available_languages(get_task("bucc"), data_root, "dev") == ["zh"]
     assert len(available_languages(get_task("tatoeba"), data_root, "test")) == 36
-    assert available_languages(get_task("squad"), data_root, "train") == []
+
+
+def test_squad_absent_reads_the_documented_stand_ins_and_warns(
+    data_root: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    spec = get_task("squad")
+    (train,) = split_files(spec, data_root, "train", "en")
+    (dev,) = split_files(spec, data_root, "dev", "en")
+    assert train.name == "tydiqa.goldp.en.train.json"  # SQuAD is not in the shared data
+    assert dev.name == "dev-context-en-question-en.json"
+    with caplog.at_level("WARNING"):
+        assert len(load_examples(spec, data_root, "train", "en")) == 3696
+    assert "stand-in" in caplog.text and "train-v1.1.json" in caplog.text
 
 
 def test_anli_plus_concatenates_snli_and_mnli_train(data_root: Path) -> None:

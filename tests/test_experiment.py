@@ -111,12 +111,12 @@ def test_validation_errors_name_the_key(
 
 
 def test_missing_data_names_path_and_hint(data_root: Path) -> None:
-    raw = apply_overrides(_raw(data_dir=str(data_root)), ["intermediate.1=squad"])
+    raw = apply_overrides(_raw(data_dir=str(data_root)), ["intermediate.1=ccg"])
     with pytest.raises(ConfigError) as info:
         experiment_from_dict(raw, base_dir=Path("/x"))
     err = info.value
     assert err.key == "intermediate.1"
-    assert str(data_root / "english" / "squad") in err.message
+    assert str(data_root / "english" / "ccg") in err.message
     assert err.hint  # the task's download hint
     # A data dir that does not exist at all:
     with pytest.raises(ConfigError) as info:

@@ -96,8 +96,20 @@ def _per_seed(
 
 
 def _versions_caption(store: ResultsStore, tasks: Sequence[str]) -> str:
+    """``pawsx v1, xnli v1``: versions recorded with the results (the catalog's when none)."""
     versions = store.task_versions(tasks)
-    return ", ".join(f"{t} v{'/'.join(versions[t]) or '?'}" for t in tasks)
+    return ", ".join(f"{t} v{'/'.join(versions[t]) or get_task(t).version}" for t in tasks)
+
+
+def _unscored_note(targets: Sequence[str], scored: Mapping[str, bool]) -> str | None:
+    """Name the targets that ran but produced no score (evaluation data without gold labels)."""
+    unscored = [t for t in targets if not scored.get(t)]
+    if not unscored:
+        return None
+    return (
+        ", ".join(unscored) + ": evaluation data has no gold labels (e.g. TyDiQA-GoldP dev as "
+        "XTREME distributes it); predictions were written, nothing could be scored"
+    )
 
 
 def xtreme_table(store: ResultsStore, experiment: str | None = None) -> ResultTable:
@@ -127,6 +139,12 @@ def xtreme_table(store: ResultsStore, experiment: str | None = None) -> ResultTa
         row[XTREME_COLUMN] = Cell(tuple(overall))
         table.rows[option] = row
     notes = [_versions_caption(store, targets)]
+    scored = {
+        t: any(r.get(t, Cell()).mean is not None for r in table.rows.values()) for t in targets
+    }
+    unscored = _unscored_note(targets, scored)
+    if unscored:
+        notes.append(unscored)
     if missing_any:
         ordered = [t for t in XTREME_TASKS if t in missing_any]
         notes.append("XTREME score needs all 9 tasks; missing: " + ", ".join(ordered))
@@ -164,6 +182,9 @@ def language_table(store: ResultsStore, task: str, experiment: str | None = None
         table.rows[option] = {c: Cell(tuple(values.get(c, ()))) for c in table.columns}
     metric = "(EM+F1)/2" if spec.type.value == "extractive_qa" else spec.metrics[0]
     table.caption = f"{_versions_caption(store, [task])}; per language: {metric}"
+    unscored = _unscored_note([task], {task: bool(seen)})
+    if unscored:
+        table.caption += "\n" + unscored
     return table
 
 

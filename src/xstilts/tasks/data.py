@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -12,6 +13,7 @@ from xstilts.tasks.examples import Example
 from xstilts.tasks.readers import companion_files, get_reader
 from xstilts.tasks.spec import TaskSpec
 
+logger = logging.getLogger(__name__)
 _HASH_CHUNK = 1 << 20
 # (resolved path, size, mtime_ns) -> sha256 hex; files are re-hashed only when they change.
 _FILE_HASHES: dict[tuple[str, int, int], str] = {}
@@ -84,6 +86,12 @@ def load_examples(
     if not found:
         raise _missing_error(spec, data_dir, split, lang)
     examples: list[Example] = []
+    if found[0][0].fallback:
+        primary = ", ".join(s.pattern_for(lang) for s in spec.splits[split] if not s.fallback)
+        logger.warning(
+            "%s %s/%s: %s not found; reading the documented stand-in %s",
+            spec.name, split, lang, primary or "the primary file", found[0][1],
+        )  # fmt: skip
     for source, path in found:
         examples.extend(get_reader(source.reader)(path, source, spec, lang))
         if limit is not None and len(examples) >= limit:

@@ -70,6 +70,7 @@ class TrainConfig:
     temperature: float = 1.0
     padding_idx: int = 1
     eval_max_tokens: int = 16384
+    log_every: int = 10
 
     @classmethod
     def from_stage(
@@ -196,7 +197,10 @@ def train(
         if step % eval_every == 0 or step == total_steps:
             metric = _evaluate_dev(model, tasks, cfg, device, step, counters, result.curve)
             best.update(step, metric, model)
-        if progress is not None:
+        # Reading the loss synchronises the GPU: report every ``log_every`` steps, not each one.
+        if progress is not None and (
+            step % cfg.log_every == 0 or metric is not None or step == total_steps
+        ):
             progress(_progress(step, total_steps, counters, start, metric))
         if best.should_stop:
             result.stopped_early = step < total_steps
@@ -310,7 +314,11 @@ def _evaluate_dev(
             padding_idx=cfg.padding_idx,
         )  # fmt: skip
         scores, _ = results[task.spec.train_language]
-        per_task[task.name] = float(scores[selection_metric(task.spec)])
+        name = selection_metric(task.spec)
+        # An unlabelled dev set (TyDiQA-GoldP dev as XTREME distributes it) scores as {}:
+        # it cannot select a checkpoint, so this task does not vote.
+        if name in scores:
+            per_task[task.name] = float(scores[name])
     metric = sum(per_task.values()) / len(per_task) if per_task else None
     loss = counters.mean_loss()
     curve.append({"step": step, "metric": metric, "per_task": per_task, "train_loss": loss})
