@@ -28,14 +28,15 @@ def test_tasks_show_decodes_examples(data_root: Path) -> None:
     assert result.output.count("<s>") >= 3
 
 
-def test_plan_shows_stage_counts(data_root: Path) -> None:
-    result = runner.invoke(
-        app, ["plan", str(DEMO), f"data_dir={data_root}"], env={"COLUMNS": "200"}
-    )
+def test_plan_shows_stage_counts(data_root: Path, tmp_path: Path) -> None:
+    args = ["plan", str(DEMO), f"data_dir={data_root}", f"output_dir={tmp_path}"]
+    result = runner.invoke(app, args, env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
-    # 1 base + mnli + mnli→commonsenseqa + 3 options x 4 trained targets.
-    assert "distinct stages: 15 (1 base, 14 trained)" in result.output
-    assert "chains: 18 (3 options x 6 targets x 1 seeds)" in result.output
+    # 1 base + mnli + squad + mnli→squad + 4 options x 5 trained targets.
+    assert "distinct stages: 24 (1 base, 23 trained); cached: 0; to run: 24" in result.output
+    assert "chains: 28 (4 options x 7 targets x 1 seeds)" in result.output
+    # Alone: 400 x (5 trained targets x (1+2+2+3) stages + 2 retrieval targets x (0+1+1+2)).
+    assert "19,200 running each chain alone vs 9,200 with shared prefixes" in result.output
 
 
 def test_bad_yaml_is_one_line_exit_2(tmp_path: Path) -> None:
