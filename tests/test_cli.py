@@ -19,6 +19,8 @@ def test_tasks_lists_every_task(data_root: Path) -> None:
     for name in list_tasks():
         assert f" {name} " in result.output
     assert "train: en 8,999" in result.output  # MNLI's train file, counted
+    squad_row = next(line for line in result.output.splitlines() if " squad " in line)
+    assert "train: en 3,696 (stand-in)" in squad_row  # SQuAD absent: TyDiQA-en train read
 
 
 def test_tasks_show_decodes_examples(data_root: Path) -> None:

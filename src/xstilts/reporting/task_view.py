@@ -27,7 +27,11 @@ def _split_summary(spec: TaskSpec, data_dir: Path, split: str) -> str:
     except DataError as exc:  # shown, not hidden: the listing still covers the other tasks
         return f"{split}: [red]unreadable ({exc.message})[/]"
     where = langs[0] if len(langs) == 1 else f"{len(langs)} langs"
-    return f"{split}: {where} {total:,}"
+    stand_in = any(
+        found and found[0][0].fallback
+        for found in (spec.find_files(data_dir, split, lang) for lang in langs)
+    )
+    return f"{split}: {where} {total:,}" + (" [yellow](stand-in)[/]" if stand_in else "")
 
 
 def tasks_table(data_dir: Path) -> Table:
