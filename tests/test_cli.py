@@ -7,7 +7,8 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from xstilts.cli import app
-from xstilts.tasks import list_tasks
+from xstilts.reporting.task_view import _split_summary
+from xstilts.tasks import get_task, list_tasks
 
 DEMO = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
 runner = CliRunner()
@@ -19,8 +20,11 @@ def test_tasks_lists_every_task(data_root: Path) -> None:
     for name in list_tasks():
         assert f" {name} " in result.output
     assert "train: en 8,999" in result.output  # MNLI's train file, counted
-    squad_row = next(line for line in result.output.splitlines() if " squad " in line)
-    assert "train: en 3,696 (stand-in)" in squad_row  # SQuAD absent: TyDiQA-en train read
+    # SQuAD is absent: its documented stand-in (TyDiQA-en train) is read, and marked so.
+    assert _split_summary(get_task("squad"), data_root, "train") == (
+        "train: en 3,696 [yellow](stand-in)[/]"
+    )
+    assert "(stand-in)" not in _split_summary(get_task("mnli"), data_root, "train")
 
 
 def test_tasks_show_decodes_examples(data_root: Path) -> None:

@@ -28,6 +28,10 @@ tasks_app = typer.Typer(help="List tasks, or show one (`xstilts tasks show NAME`
 app.add_typer(tasks_app, name="tasks")
 console = Console()
 
+from xstilts.cli_convert import convert_app  # noqa: E402 - registered after app exists
+
+app.add_typer(convert_app, name="convert")
+
 ExperimentArg = Annotated[Path, typer.Argument(help="Experiment YAML file.")]
 OverridesArg = Annotated[
     list[str] | None, typer.Argument(help="key.path=value overrides, e.g. train.lr=2e-5")
@@ -86,25 +90,54 @@ def run(
     experiment: ExperimentArg,
     overrides: OverridesArg = None,
     executor: Annotated[str, typer.Option(help="local or ray.")] = "local",
+    ray_address: Annotated[
+        str | None, typer.Option(help="Ray cluster: auto or HOST:PORT (default: a local Ray).")
+    ] = None,
+    nproc_per_node: Annotated[
+        int, typer.Option(help="Processes (GPUs) training each stage together (torchrun).")
+    ] = 1,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
     """Plan, train every stage not yet cached, evaluate, record, and print the results."""
+    import os
+    import subprocess
+    import sys
+
     from xstilts.errors import ConfigError
     from xstilts.pipelines.plan import build_plan
+    from xstilts.training import distributed
 
-    exp = _load(experiment, overrides)
-    the_plan = build_plan(exp)
-    _print_plan(the_plan)
-    if executor == "local":
-        from xstilts.pipelines.executor import run_experiment
-
-        out = run_experiment(exp, the_plan, progress=progress)
-    elif executor == "ray":
-        from xstilts.pipelines.executor_ray import run_experiment_ray
-
-        out = run_experiment_ray(exp, the_plan)
-    else:
+    if executor not in ("local", "ray"):
         raise ConfigError(f"unknown executor {executor!r}", key="--executor", hint="local or ray")
+    if nproc_per_node < 1 or (nproc_per_node > 1 and executor == "ray"):
+        raise ConfigError(
+            f"--nproc-per-node {nproc_per_node} needs >= 1 and the local executor",
+            key="--nproc-per-node",
+        )
+    if nproc_per_node > 1 and "WORLD_SIZE" not in os.environ:  # not launched by torchrun yet
+        cmd = distributed.relaunch_command(sys.argv[1:], nproc_per_node)
+        raise typer.Exit(subprocess.call(cmd))
+    par = distributed.init_from_env()  # torchrun / accelerate launch: one stage, many processes
+    try:
+        if par.active and executor == "ray":
+            raise ConfigError("a multi-process launch needs the local executor", key="--executor")
+        exp = _load(experiment, overrides)
+        the_plan = build_plan(exp)
+        if not par.is_main:
+            distributed.follow_plan(exp, the_plan)
+            return
+        _print_plan(the_plan)
+        if executor == "local":
+            from xstilts.pipelines.executor import run_experiment
+
+            out = run_experiment(exp, the_plan, progress=progress)
+        else:
+            from xstilts.pipelines.executor_ray import run_experiment_ray
+
+            summary = run_experiment_ray(exp, the_plan, address=ray_address, progress=progress)
+            out = summary.output_dir
+    finally:
+        distributed.shutdown()
     _print_results(out / "results.sqlite", None, exp.name)
 
 
@@ -180,3 +213,7 @@ def _data_dir(option: Path | None) -> Path:
 def main() -> None:
     """Entry point for ``python -m xstilts``."""
     app(prog_name="xstilts")
+
+
+# Commands in their own modules register themselves on `app` when imported (it exists by now).
+from xstilts import cli_demo, cli_report  # noqa: E402, F401

@@ -7,6 +7,7 @@ it on one line and exit non-zero instead of showing a traceback from deep inside
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 
 class XstiltsError(Exception):
@@ -50,3 +51,15 @@ class DataError(XstiltsError):
 
 class CheckpointError(XstiltsError):
     """A stage directory or weight file is missing, incomplete or incompatible."""
+
+
+class TrainingError(XstiltsError):
+    """Training cannot go on (a non-finite loss); ``step`` is the optimizer step it happened at."""
+
+    def __init__(self, message: str, *, step: int, **kwargs: Any) -> None:
+        self.step = step
+        super().__init__(message, **kwargs)
+
+
+class StageInterrupted(XstiltsError):
+    """SIGTERM arrived: a checkpoint was written and the stage resumes on the next run."""

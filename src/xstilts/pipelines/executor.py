@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from xstilts.pipelines import stage
 from xstilts.pipelines.experiment import ExperimentSpec
+from xstilts.pipelines.locking import partial_dir
 from xstilts.pipelines.plan import Plan, PlannedStage
 from xstilts.results.store import ResultsStore
+from xstilts.training import distributed
 
 StepCallback = Callable[[Any], None]
 
@@ -35,17 +38,23 @@ def execute_stage(
     exp: ExperimentSpec,
     settings: Any,
     on_step: StepCallback | None = None,
+    on_saved: StepCallback | None = None,
 ) -> tuple[dict[str, Any], list[Any], bool]:
     """Train (unless complete) and evaluate one stage.
+
+    ``on_saved(metrics)`` runs after the stage's files are written, before it is published.
 
     Returns:
         ``(training metrics, evaluation records, trained now)``.
     """
     spec, out = planned.spec, planned.dir
     trained = not stage.is_complete(out)
+    distributed.announce(spec.stage_id, trained)  # a multi-process run: the others train too
     if trained:
         parent = stage_dir_of(exp, spec.parent)
         kwargs = {"progress": on_step} if on_step is not None else {}
+        if on_saved is not None:
+            kwargs["on_saved"] = on_saved
         metrics = stage.run_stage(spec, out, exp.data_dir, parent, **kwargs)
     else:
         path = out / "metrics.json"
@@ -54,6 +63,14 @@ def execute_stage(
     if spec.evaluate:
         records = list(stage.evaluate_stage(spec, out, exp.data_dir, spec.evaluate, settings))
     return dict(metrics), records, trained
+
+
+def failure_info(exc: BaseException) -> dict[str, Any]:
+    """What the store keeps about a failed stage: the error and, for a diverged run, its step."""
+    info: dict[str, Any] = {"error": f"{type(exc).__name__}: {exc}"}
+    if getattr(exc, "step", None) is not None:
+        info["failed_step"] = exc.step  # type: ignore[attr-defined]
+    return info
 
 
 def record_stage(
@@ -75,7 +92,8 @@ class _Bars:
     def start(self, planned: PlannedStage) -> None:
         if self.progress is None:
             return
-        what = "cached" if stage.is_complete(planned.dir) else "training"
+        what = "resuming" if partial_dir(planned.dir).is_dir() else "training"
+        what = "cached" if stage.is_complete(planned.dir) else what
         desc = f"{planned.spec.label} [{planned.stage_id[:8]}] {what}"
         self.progress.update(self.stages, description=desc)
         self.steps = self.progress.add_task("  steps", total=None)
@@ -134,10 +152,12 @@ def run_experiment(
         with _bars(progress, len(plan.stages), console) as bars:
             for planned in plan.stages:
                 bars.start(planned)
+                # The store records the trained stage before its directory is published.
+                saved = partial(store.record_stage, planned.spec, "trained")
                 try:
-                    metrics, records, _ = execute_stage(planned, exp, settings, bars.on_step)
-                except BaseException:
-                    store.record_stage(planned.spec, "failed")
+                    metrics, records, _ = execute_stage(planned, exp, settings, bars.on_step, saved)
+                except BaseException as exc:
+                    store.record_stage(planned.spec, "failed", failure_info(exc))
                     raise
                 record_stage(store, planned, metrics, records)
                 bars.done()

@@ -1,8 +1,9 @@
 """Run one stage (base or training) into its directory, atomically; evaluate a finished stage.
 
-A stage directory appears only complete: everything is written into
-``<stages_root>/.tmp-<id>-<pid>``, ``COMPLETE`` is written last, then the temp dir is renamed.
-A crash leaves at most a ``.tmp-*`` directory, never a half-written stage.
+A stage directory appears only complete (:mod:`xstilts.pipelines.locking`): under a per-stage
+lock, training checkpoints into ``<stages_root>/.partial-<id>/checkpoints``, the stage is
+assembled in ``.partial-<id>/final`` (``COMPLETE`` last), recorded in the results store, and only
+then renamed to ``<id>``. A crash leaves a resumable ``.partial-*``, never a half-written stage.
 
 Contents: ``spec.json``, ``encoder.safetensors``, ``encoder_config.json``, ``heads.safetensors``,
 ``heads.json``, ``tokenizer/``, ``trainer_state.json``, ``metrics.json``, ``COMPLETE``; after
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import random
 import shutil
 from collections.abc import Callable, Mapping, Sequence
@@ -29,12 +29,15 @@ from xstilts.models.encoder import load_encoder
 from xstilts.models.heads import PoolingHead
 from xstilts.models.model import XstiltsModel
 from xstilts.models.tokenizer import load_tokenizer, train_tokenizer
+from xstilts.pipelines.locking import StageLock, partial_dir, publish
+from xstilts.pipelines.locking import write_json as _write_json
 from xstilts.pipelines.stage_spec import StageSpec
 from xstilts.tasks import get_task
 from xstilts.tasks.data import available_languages, load_examples
 from xstilts.tasks.formats import FeaturizeConfig, get_format
 from xstilts.tasks.spec import TaskSpec, TaskType
 from xstilts.training import loop
+from xstilts.training.checkpointing import kill_hook
 from xstilts.training.evaluate import EvalRecord, EvalSettings, evaluate_task
 from xstilts.training.mlm import build_mlm_objective, task_texts
 
@@ -61,8 +64,9 @@ def run_stage(
     *,
     device: torch.device | None = None,
     progress: Callable[[loop.Progress], None] | None = None,
+    on_saved: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
-    """Build, train (kind ``"train"``) and save one stage, atomically.
+    """Build, train (kind ``"train"``, resuming from a checkpoint) and save one stage, atomically.
 
     Args:
         spec: The resolved stage; ``stage_dir.name`` must equal ``spec.stage_id``.
@@ -71,12 +75,15 @@ def run_stage(
         parent_dir: The parent stage's directory (``None`` for base stages).
         device: Training device (default: CUDA if available).
         progress: Optional per-step callback passed to the training loop.
+        on_saved: Called with the metrics once every file is written and before the stage
+            is published (the executor records the stage in the results store here).
 
     Returns:
         The stage's metrics (also written as ``metrics.json``).
 
     Raises:
-        CheckpointError: wrong directory name, or an incomplete parent.
+        CheckpointError: wrong directory name, an incomplete parent, or another process
+            running the same stage.
     """
     stage_dir = Path(stage_dir)
     if spec.kind not in ("base", "train"):
@@ -89,22 +96,24 @@ def run_stage(
         raise CheckpointError(
             f"parent stage of {spec.label} is missing or incomplete", file=parent_dir
         )
-    tmp = stage_dir.parent / f".tmp-{spec.stage_id}-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
-        metrics = _build_and_train(
-            spec, tmp, Path(data_dir), parent_dir, device or default_device(), progress
-        )
-        (tmp / COMPLETE).write_text(spec.stage_id + "\n")
-        if is_complete(stage_dir):  # another worker finished the same stage first
-            shutil.rmtree(tmp)
+    with StageLock(stage_dir):
+        if is_complete(stage_dir):  # another process finished it while we waited
             return json.loads((stage_dir / "metrics.json").read_text())
-        shutil.rmtree(stage_dir, ignore_errors=True)  # leftovers of an older, broken layout
-        os.replace(tmp, stage_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        work = partial_dir(stage_dir)
+        final = work / "final"
+        if is_complete(final):  # killed after the save, before publishing: only that is left
+            metrics = json.loads((final / "metrics.json").read_text())
+        else:
+            shutil.rmtree(final, ignore_errors=True)
+            final.mkdir(parents=True)
+            metrics = _build_and_train(spec, final, Path(data_dir), parent_dir,
+                                       device or default_device(), progress)  # fmt: skip
+            _write_json(final / COMPLETE, spec.stage_id)
+        kill_hook("save:store")
+        if on_saved is not None:
+            on_saved(metrics)
+        kill_hook("save:publish")
+        publish(final, stage_dir)
     return metrics
 
 
@@ -134,7 +143,9 @@ def _build_and_train(
         ]
         cfg = loop.TrainConfig.from_stage(spec.train, spec.mixture, spec.seed, padding_idx=pad)
         aux = build_mlm_objective(spec, data_dir, tokenizer, model) if spec.mlm else None
-        result = loop.train(model, tasks, cfg, device=device, progress=progress, auxiliary=aux)
+        ckpt_dir = out.parent / "checkpoints"
+        result = loop.train(model, tasks, cfg, device=device, progress=progress, auxiliary=aux,
+                            checkpoint_dir=ckpt_dir)  # fmt: skip
         if aux is not None:
             model.drop_heads(list(heads_info))
         state = {
@@ -145,6 +156,7 @@ def _build_and_train(
         state = {"config": None, "steps": 0, "curve": []}
     model.to("cpu")
     checkpoint.save_model(model, out, heads_info)
+    kill_hook("save:weights")
     tokenizer.save_pretrained(str(out / "tokenizer"))
     metrics = _metrics(result)
     _write_json(out / "spec.json", {"stage_id": spec.stage_id, **spec.to_dict()})
@@ -304,15 +316,18 @@ def evaluate_stage(
     records: list[EvalRecord] = []
     for name in tasks:
         cache = stage_dir / "eval" / f"{name}-{settings.cache_key(name)}.json"
-        if cache.is_file():
+        per_example = stage_dir / "examples" / cache.name  # ids, predictions, gold, stats
+        if cache.is_file() and per_example.is_file():
             records.extend(EvalRecord.from_dict(r) for r in json.loads(cache.read_text()))
             continue
         if model is None:
             model, tokenizer, heads_info = load_stage_model(stage_dir, keep_heads=True)
             model.to(device)
+        details: dict[str, dict[str, Any]] = {}
         task_records, predictions = _evaluate_one(
-            spec, model, tokenizer, heads_info, get_task(name), data_dir, settings, device
+            spec, model, tokenizer, heads_info, get_task(name), data_dir, settings, device, details
         )
+        _write_json(per_example, details)
         if predictions:  # retrieval has none worth keeping (embeddings are huge, scores suffice)
             _write_json(stage_dir / "predictions" / cache.name, predictions)
         _write_json(cache, [r.to_dict() for r in task_records])
@@ -329,8 +344,9 @@ def _evaluate_one(
     data_dir: Path,
     settings: EvalSettings,
     device: torch.device,
+    details: dict[str, dict[str, Any]] | None = None,
 ) -> tuple[list[EvalRecord], dict[str, list[Any]]]:
-    """Records and per-language predictions of one task."""
+    """Records and per-language predictions (and per-example ``details``) of one task."""
     examples = {
         lang: load_examples(task, data_dir, task.eval_split, lang, limit=settings.max_eval_examples)
         for lang in _eval_languages(task, data_dir, settings)
@@ -347,7 +363,7 @@ def _evaluate_one(
         model.add_head(RETRIEVAL_HEAD, PoolingHead(layer=layer, pooling=settings.retrieval_pooling))
         try:
             recs = evaluate_task(model, task, examples, tokenizer, fcfg, settings, device,
-                                 head=RETRIEVAL_HEAD)  # fmt: skip
+                                 head=RETRIEVAL_HEAD, details_out=details)  # fmt: skip
         finally:
             model.drop_heads(keep)
         return recs, predictions
@@ -358,9 +374,8 @@ def _evaluate_one(
             file=spec.stage_id,
         )
     fcfg = FeaturizeConfig(**heads_info[task.head].get("featurize", {}))
-    recs = evaluate_task(
-        model, task, examples, tokenizer, fcfg, settings, device, predictions_out=predictions
-    )
+    recs = evaluate_task(model, task, examples, tokenizer, fcfg, settings, device,
+                         predictions_out=predictions, details_out=details)  # fmt: skip
     return recs, predictions
 
 
@@ -378,18 +393,3 @@ def _eval_languages(task: TaskSpec, data_dir: Path, settings: EvalSettings) -> l
             file=data_dir,
         )
     return [lang for lang in present if lang in wanted]
-
-
-def _jsonable(obj: Any) -> Any:
-    """Fallback for json.dump: tensors/arrays to lists, anything else to its string."""
-    if hasattr(obj, "tolist"):
-        return obj.tolist()
-    return str(obj)
-
-
-def _write_json(path: Path, obj: Any) -> None:
-    """Write ``obj`` as JSON atomically (temp file + rename in the same directory)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, indent=1, ensure_ascii=False, default=_jsonable))
-    os.replace(tmp, path)

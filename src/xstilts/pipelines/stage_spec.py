@@ -14,6 +14,8 @@ from typing import Any
 
 STAGE_SCHEMA_VERSION = "1"
 _EVAL_ONLY = ("evaluate", "eval_languages")
+# How often a stage checkpoints changes nothing it computes (resume is exact): not in the id.
+_RUN_ONLY_TRAIN = ("checkpoint_every", "keep_checkpoints")
 
 
 def _canonical(obj: Any) -> Any:
@@ -78,6 +80,7 @@ class StageSpec:
         task must not retrain it. Evaluations are cached separately inside the stage dir.
         """
         ident = {k: v for k, v in self.to_dict().items() if k not in _EVAL_ONLY}
+        ident["train"] = {k: v for k, v in ident["train"].items() if k not in _RUN_ONLY_TRAIN}
         payload = canonical_json({"schema": STAGE_SCHEMA_VERSION, **ident})
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 

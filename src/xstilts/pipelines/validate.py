@@ -58,6 +58,9 @@ _RULES: dict[str, tuple[Check, str]] = {
     "max_dev_examples": (lambda v: v is None or (_is_int(v) and v >= 1), "null or int >= 1"),
     "precision": (lambda v: v in ("auto", "fp32", "bf16"), "one of auto, fp32, bf16"),
     "compile": (lambda v: isinstance(v, bool), "true or false"),
+    "checkpoint_every": (lambda v: v is None or (_is_int(v) and v >= 1), "null or int >= 1"),
+    "keep_checkpoints": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    "deterministic": (lambda v: isinstance(v, bool), "true or false"),
     "max_length": (lambda v: _is_int(v) and v >= 8, "an integer >= 8"),
     "stride": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
     "max_query_length": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
@@ -200,14 +203,19 @@ def _targets(raw: Any, options: tuple[IntermediateOption, ...]) -> tuple[str, ..
     return tuple(out)
 
 
-def _encoder(raw: Any, all_tasks: list[str]) -> dict[str, Any]:
+def _encoder(raw: Any, all_tasks: list[str], base: Path | None = None) -> dict[str, Any]:
     if isinstance(raw, str):
         raw = {"name": raw}
     if not isinstance(raw, Mapping) or ("name" in raw) == ("tiny" in raw):
         raise ConfigError("encoder needs exactly one of 'name' or 'tiny'", key="encoder")
     if "name" in raw:
         check_keys(raw, ["name", "revision"], "encoder")
-        return dict(raw)
+        out = dict(raw)
+        name = str(out["name"])
+        # A local checkpoint written as ./x or ../x is relative to the YAML file, like data_dir.
+        if base is not None and name.startswith(("./", "../", "~")):
+            out["name"] = str(_path(base, name, "encoder.name"))
+        return out
     check_keys(raw, ["tiny", "tokenizer"], "encoder")
     tiny = dict(raw["tiny"] or {})
     check_keys(tiny, TINY_KEYS, "encoder.tiny")
@@ -290,6 +298,10 @@ def build_spec(raw: dict[str, Any], base: Path, path: Path | None) -> Experiment
     name = raw.get("name") or (path.stem if path else None)
     if not isinstance(name, str):
         raise ConfigError("experiment needs a name", key="name")
+    if not name.strip() or name in (".", "..") or any(c in name for c in "/\\\0"):
+        raise ConfigError(
+            f"bad experiment name {name!r}", key="name", hint="no slashes: it names a directory"
+        )
     seeds = raw.get("seeds", [0])
     if not isinstance(seeds, list) or not seeds or not all(_is_int(s) for s in seeds):
         raise ConfigError("seeds must be a non-empty list of integers", key="seeds")
@@ -310,6 +322,13 @@ def build_spec(raw: dict[str, Any], base: Path, path: Path | None) -> Experiment
     all_tasks = list(dict.fromkeys([t for o in options for t in o.tasks] + list(targets)))
     output_dir = _path(base, raw.get("output_dir", f"runs/{name}"), "output_dir")
     data_dir = raw.get("data_dir")
+    cache_dir = _path(base, raw["cache_dir"], "cache_dir") if raw.get("cache_dir") else None
+    if cache_dir is not None and not cache_dir.is_relative_to(output_dir):
+        # xstilts writes only inside the experiment directory (output_dir), wherever that is.
+        raise ConfigError(
+            f"cache_dir {cache_dir} is outside output_dir {output_dir}", key="cache_dir",
+            hint="use a directory inside output_dir (or leave cache_dir out: output_dir/stages)",
+        )  # fmt: skip
     keep = raw.get("keep_heads", False)
     if not isinstance(keep, bool):
         raise ConfigError("must be true or false", key="keep_heads")
@@ -317,10 +336,8 @@ def build_spec(raw: dict[str, Any], base: Path, path: Path | None) -> Experiment
         name=name,
         data_dir=_path(base, data_dir, "data_dir") if data_dir else default_data_dir().resolve(),
         output_dir=output_dir,
-        cache_dir=_path(base, raw["cache_dir"], "cache_dir")
-        if raw.get("cache_dir")
-        else output_dir / "stages",
-        encoder=_encoder(raw.get("encoder", {"name": "xlm-roberta-large"}), all_tasks),
+        cache_dir=cache_dir or output_dir / "stages",
+        encoder=_encoder(raw.get("encoder", {"name": "xlm-roberta-large"}), all_tasks, base),
         seeds=tuple(seeds),
         options=options,
         targets=targets,

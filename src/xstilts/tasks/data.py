@@ -96,6 +96,12 @@ def load_examples(
         examples.extend(get_reader(source.reader)(path, source, spec, lang))
         if limit is not None and len(examples) >= limit:
             break
+    if not examples and limit != 0:
+        # An empty split would train or score on nothing and report it as a result.
+        raise DataError(
+            f"the {split!r} split of task {spec.name!r} ({lang}) has no examples",
+            file=found[0][1], hint="the file has no usable records (only a header, or all skipped)",
+        )  # fmt: skip
     return examples if limit is None else examples[:limit]
 
 

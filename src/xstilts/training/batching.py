@@ -99,6 +99,41 @@ def make_batches(
     return batches
 
 
+class BatchStream:
+    """Endless micro-batches of one task, re-shuffled every epoch; its position is saveable."""
+
+    def __init__(
+        self, features: Sequence[Feature], batch_size: int, max_tokens: int | None, seed: int
+    ) -> None:
+        self.features, self.batch_size, self.max_tokens = features, batch_size, max_tokens
+        self.seed = seed
+        self.epoch, self.pos = 0, 0
+        self._batches = self._make()
+
+    def _make(self) -> list[list[int]]:
+        return make_batches(
+            self.features, batch_size=self.batch_size, max_tokens=self.max_tokens,
+            shuffle=True, seed=self.seed, epoch=self.epoch,
+        )  # fmt: skip
+
+    def next(self) -> list[int]:
+        """Indices of the next micro-batch."""
+        if self.pos >= len(self._batches):
+            self.epoch, self.pos = self.epoch + 1, 0
+            self._batches = self._make()
+        self.pos += 1
+        return self._batches[self.pos - 1]
+
+    def state(self) -> dict[str, int]:
+        """Epoch and position (the order itself is recomputed from the seed)."""
+        return {"epoch": self.epoch, "pos": self.pos}
+
+    def load_state(self, state: dict[str, int]) -> None:
+        """Continue from a :meth:`state`."""
+        self.epoch, self.pos = int(state["epoch"]), int(state["pos"])
+        self._batches = self._make()
+
+
 def padding_efficiency(
     batches: Sequence[Sequence[int]], features: Sequence[Feature]
 ) -> tuple[int, int]:

@@ -193,6 +193,7 @@ def evaluate_task(
     *,
     head: str | None = None,
     predictions_out: dict[str, list[Any]] | None = None,
+    details_out: dict[str, dict[str, Any]] | None = None,
 ) -> list[EvalRecord]:
     """Featurize, predict (one pass over all languages), postprocess and score per language.
 
@@ -206,6 +207,8 @@ def evaluate_task(
         device: Where the model lives.
         head: Head name (default ``spec.head``).
         predictions_out: If given, filled with language -> per-example predictions.
+        details_out: If given, filled with language -> per-example ids, predictions, gold and
+            metric statistics (:func:`xstilts.metrics.per_example.example_details`).
 
     Returns:
         One record per (language, metric in ``spec.metrics``); other score keys (e.g. a
@@ -224,6 +227,10 @@ def evaluate_task(
     for lang, (scores, preds) in results.items():
         if predictions_out is not None:
             predictions_out[lang] = preds
+        if details_out is not None:
+            from xstilts.metrics.per_example import example_details
+
+            details_out[lang] = example_details(spec, examples_by_lang[lang], preds, scores, lang)
         extra: dict[str, Any] = {k: v for k, v in scores.items() if k not in spec.metrics}
         n_examples = len(examples_by_lang[lang])
         if spec.type is TaskType.RETRIEVAL:

@@ -5,25 +5,30 @@ the step loop, the end), then one small helper per concern (batch streams, one o
 dev evaluation, best-state tracking).
 
 Determinism: on CPU the same seed gives identical weights and metrics (torch RNG seeded once,
-batch order and task sampling from seeded :class:`random.Random` instances).
+batch order and task sampling from seeded :class:`random.Random` instances); ``deterministic``
+extends that to GPUs. With a ``checkpoint_dir`` it checkpoints every ``checkpoint_every`` steps
+(default: each dev evaluation), at the end and on SIGTERM, and resumes bit-identically.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
 from xstilts.batch import Feature, PackedBatch, pack
+from xstilts.errors import StageInterrupted, TrainingError
 from xstilts.tasks.examples import Example
 from xstilts.tasks.formats import FeaturizeConfig, TaskFormat
 from xstilts.tasks.spec import TaskSpec
-from xstilts.training.batching import make_batches
+from xstilts.training import checkpointing, distributed
+from xstilts.training.batching import BatchStream, make_batches
 from xstilts.training.evaluate import (
     EvalSettings,
     autocast_context,
@@ -32,6 +37,7 @@ from xstilts.training.evaluate import (
 )
 from xstilts.training.mixture import MixtureSampler
 from xstilts.training.optim import build_optimizer, linear_schedule
+from xstilts.training.train_state import TrainState
 
 
 @dataclass
@@ -71,6 +77,9 @@ class TrainConfig:
     padding_idx: int = 1
     eval_max_tokens: int = 16384
     log_every: int = 10
+    checkpoint_every: int | None = None
+    keep_checkpoints: int = 2
+    deterministic: bool = False
 
     @classmethod
     def from_stage(
@@ -131,6 +140,7 @@ class _Counters:
     loss_sum: torch.Tensor | float = 0.0
     loss_steps: int = 0
     last_loss: torch.Tensor | float = 0.0
+    step_loss: torch.Tensor | float = 0.0  # summed over the current step's micro-batches
 
     def mean_loss(self) -> float:
         """Mean micro-batch loss since the last reset (else the last loss)."""
@@ -147,6 +157,7 @@ def train(
     device: torch.device,
     progress: Callable[[Progress], None] | None = None,
     auxiliary: Any = None,
+    checkpoint_dir: Path | None = None,
 ) -> TrainResult:
     """Train ``model`` on ``tasks`` (a mixture when several) and restore the best dev state.
 
@@ -158,14 +169,23 @@ def train(
         progress: Optional callback after each optimizer step (e.g. a rich progress bar).
         auxiliary: Optional extra objective with ``weight`` and ``loss(model, device)``
             (the MLM auxiliary of :mod:`xstilts.training.mlm`), added at every micro-batch.
+        checkpoint_dir: Mid-stage checkpoints go (and are resumed from) here; ``None``: none.
 
     Returns:
         Steps, dev curve, best metric, token counts and timing.
+
+    Raises:
+        TrainingError: a non-finite loss (that step is not applied; checkpoints are kept).
+        StageInterrupted: SIGTERM arrived (a checkpoint of the last finished step was written).
     """
+    checkpointing.set_deterministic(cfg.deterministic)
     torch.manual_seed(cfg.seed)
     model.to(device).train()
+    # Several processes: each trains a share of every batch, all resume from rank 0's checkpoint.
+    par, checkpoint_dir = distributed.prepare(model, cfg.seed, checkpoint_dir)
     streams = [
-        _batch_stream(t.train_features, cfg, seed=cfg.seed + 7919 * i) for i, t in enumerate(tasks)
+        BatchStream(t.train_features, cfg.batch_size, cfg.max_tokens, seed=cfg.seed + 7919 * i)
+        for i, t in enumerate(tasks)
     ]
     sampler = MixtureSampler(
         [len(t.train_features) for t in tasks], cfg.sampling, cfg.temperature, seed=cfg.seed
@@ -184,31 +204,52 @@ def train(
     forward = torch.compile(model, dynamic=True) if cfg.compile else model
     best = _BestState(cfg.patience)
     counters = _Counters()
-    start = time.perf_counter()
-    for step in range(1, total_steps + 1):
-        for _ in range(cfg.grad_accum):
-            t = sampler.next()
-            idx = next(streams[t])
-            batch = pack([tasks[t].train_features[i] for i in idx], cfg.padding_idx, idx)
-            _micro_step(forward, tasks[t], batch, cfg, device, counters, auxiliary)
-        _optimizer_step(model, optimizer, scheduler, cfg)
-        result.steps = step
-        metric = None
-        if step % eval_every == 0 or step == total_steps:
-            metric = _evaluate_dev(model, tasks, cfg, device, step, counters, result.curve)
-            best.update(step, metric, model)
-        # Reading the loss synchronises the GPU: report every ``log_every`` steps, not each one.
-        if progress is not None and (
-            step % cfg.log_every == 0 or metric is not None or step == total_steps
-        ):
-            progress(_progress(step, total_steps, counters, start, metric))
-        if best.should_stop:
-            result.stopped_early = step < total_steps
-            break
+    state = TrainState(model, optimizer, scheduler, streams, sampler, counters, best,
+                       result.curve, total_steps, auxiliary)  # fmt: skip
+    saver = (
+        checkpointing.Checkpointer(checkpoint_dir, cfg.keep_checkpoints) if checkpoint_dir else None
+    )
+    first = (state.resume(saver) if saver else 0) + 1
+    result.steps = first - 1
+    with checkpointing.sigterm_flag() as sigterm:
+        for step in range(first, 1 if state.finished else total_steps + 1):
+            checkpointing.kill_hook(f"step:{step}")
+            for _ in range(cfg.grad_accum):
+                t = sampler.next()
+                idx, weight = par.split(streams[t].next())  # this rank's rows (maybe none)
+                if idx:
+                    batch = pack([tasks[t].train_features[i] for i in idx], cfg.padding_idx, idx)
+                    _micro_step(forward, tasks[t], batch, cfg, device, counters, auxiliary, weight)
+            par.sync_gradients(model, counters)
+            _optimizer_step(model, optimizer, scheduler, cfg, counters, step)
+            result.steps = step
+            metric = None
+            if step % eval_every == 0 or step == total_steps:
+                metric = par.on_main(_evaluate_dev, model, tasks, cfg, device, step, counters,
+                                     result.curve)  # fmt: skip
+                best.update(step, metric, model)
+            # Reading the loss synchronises the GPU: report every ``log_every`` steps, not each one.
+            if progress is not None and (
+                step % cfg.log_every == 0 or metric is not None or step == total_steps
+            ):
+                progress(_progress(step, total_steps, counters, state.started, metric))
+            state.stopped_early = best.should_stop and step < total_steps
+            state.finished = best.should_stop or step == total_steps
+            due = step % cfg.checkpoint_every == 0 if cfg.checkpoint_every else metric is not None
+            if saver is not None and par.is_main and (due or state.finished or sigterm.requested):
+                state.save(saver, step)
+            if sigterm.requested:
+                raise StageInterrupted(
+                    f"SIGTERM at step {step}: checkpoint written", file=checkpoint_dir,
+                    hint="run the experiment again to resume this stage",
+                )  # fmt: skip
+            if best.should_stop:
+                break
 
     best.restore(model)
-    result.seconds = time.perf_counter() - start
+    result.seconds, result.stopped_early = state.seconds(), state.stopped_early
     result.best_metric, result.best_step = best.metric, best.step
+    par.gather_counters(counters)
     result.real_tokens, result.processed_tokens = counters.real_tokens, counters.processed_tokens
     result.examples_passes = counters.examples
     result.epochs = counters.examples / max(sum(result.train_examples.values()), 1)
@@ -222,17 +263,6 @@ def _progress(
     elapsed = max(time.perf_counter() - start, 1e-9)
     loss = counters.mean_loss()
     return Progress(step, total, counters.examples, counters.examples / elapsed, loss, metric)
-
-
-def _batch_stream(features: Sequence[Feature], cfg: TrainConfig, seed: int) -> Iterator[list[int]]:
-    """Endless micro-batches of one task, re-shuffled every epoch."""
-    epoch = 0
-    while True:
-        yield from make_batches(
-            features, batch_size=cfg.batch_size, max_tokens=cfg.max_tokens, shuffle=True,
-            seed=seed, epoch=epoch,
-        )  # fmt: skip
-        epoch += 1
 
 
 def _plan_steps(tasks: Sequence[TrainTask], cfg: TrainConfig) -> tuple[int, int]:
@@ -262,19 +292,21 @@ def _micro_step(
     device: torch.device,
     counters: _Counters,
     auxiliary: Any,
+    weight: float = 1.0,
 ) -> None:
-    """Forward + backward of one micro-batch; the loss is scaled for gradient accumulation."""
+    """Forward + backward of one micro-batch; loss x ``weight`` (rank's share) / grad_accum."""
     on_device = batch.to(device)
     with autocast_context(device, cfg.precision):
         logits = forward(on_device, task.head)
         loss = task.format.loss(logits, on_device)
         if auxiliary is not None:
             loss = loss + auxiliary.weight * auxiliary.loss(forward, device)
-    (loss / cfg.grad_accum).backward()
+    (loss * weight / cfg.grad_accum).backward()
     counters.real_tokens += batch.num_tokens
     counters.processed_tokens += batch.num_sequences * batch.max_seqlen
     counters.examples += batch.num_features
     counters.last_loss = loss.detach()
+    counters.step_loss = counters.step_loss + counters.last_loss
     counters.loss_sum = counters.loss_sum + counters.last_loss
     counters.loss_steps += 1
 
@@ -284,8 +316,17 @@ def _optimizer_step(
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     cfg: TrainConfig,
+    counters: _Counters,
+    step: int,
 ) -> None:
-    """Clip, step, advance the schedule, clear gradients."""
+    """Check the loss is finite, clip, step, advance the schedule, clear gradients."""
+    # One device sync per step: a NaN must stop training before it reaches the weights.
+    loss, counters.step_loss = float(counters.step_loss), 0.0
+    if not math.isfinite(loss):
+        raise TrainingError(
+            f"training loss is {loss} at step {step}; stopped before applying it", step=step,
+            hint="lower lr or check the data; the stage's last good checkpoint is kept",
+        )  # fmt: skip
     if cfg.max_grad_norm and cfg.max_grad_norm > 0:
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
     optimizer.step()

@@ -63,6 +63,16 @@ class MixtureSampler:
         self._rng = random.Random(seed)
         self._indices = list(range(len(sizes)))
 
+    def state(self) -> list[object]:
+        """The RNG state as JSON (what a checkpoint stores)."""
+        version, internal, gauss = self._rng.getstate()
+        return [version, list(internal), gauss]
+
+    def load_state(self, state: list[object]) -> None:
+        """Continue the draws from a :meth:`state`."""
+        version, internal, gauss = state
+        self._rng.setstate((version, tuple(internal), gauss))  # type: ignore[arg-type]
+
     def next(self) -> int:
         """Index of the task the next micro-batch comes from."""
         if len(self._indices) == 1:

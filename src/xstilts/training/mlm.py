@@ -12,6 +12,7 @@ import dataclasses
 import random
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -97,6 +98,19 @@ class MlmObjective:
         self._rng = random.Random(seed)
         self._gen = torch.Generator().manual_seed(seed)
         self._order: list[int] = []
+
+    def state(self) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+        """Order RNG and pending order as JSON, the masking generator as a tensor (checkpoints)."""
+        version, internal, gauss = self._rng.getstate()
+        meta = {"rng": [version, list(internal), gauss], "order": list(self._order)}
+        return meta, {"gen": self._gen.get_state()}
+
+    def load_state(self, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
+        """Continue from a :meth:`state`."""
+        version, internal, gauss = meta["rng"]
+        self._rng.setstate((version, tuple(internal), gauss))
+        self._order = [int(i) for i in meta["order"]]
+        self._gen.set_state(tensors["gen"])
 
     def next_batch(self) -> PackedBatch:
         """A packed batch with masked ``input_ids`` and per-token ``labels["token_labels"]``."""

@@ -38,7 +38,7 @@ register_task(
         eval_split="dev",
         dev_split="dev",
         metrics=("exact_match", "f1"),
-        answer_normalization="mlqa",
+        answer_normalization="squad",  # XTREME scores TyDiQA-GoldP with SQuAD v1.1 EM/F1
         is_target=True,
         defaults=qa_defaults(2),
         description="TyDiQA-GoldP extractive QA, 9 languages (Clark et al., 2020)",

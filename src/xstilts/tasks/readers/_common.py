@@ -25,7 +25,11 @@ def read_text(path: Path) -> str:
     except FileNotFoundError:
         raise DataError("file not found", file=path) from None
     except UnicodeDecodeError as exc:
-        raise DataError(f"not valid UTF-8 (byte {exc.start})", file=path) from None
+        line = exc.object[: exc.start].count(b"\n") + 1
+        raise DataError(
+            f"not valid UTF-8 (byte {exc.start})", file=path, line=line,
+            hint="re-encode the file as UTF-8",
+        ) from None  # fmt: skip
     if not text.strip():
         raise DataError("file is empty", file=path, line=1)
     return text

@@ -1,0 +1,105 @@
+"""``xstilts report`` and ``xstilts export``: read a finished experiment, never train.
+
+Registered on the main app by :mod:`xstilts.cli`. Both accept an experiment output directory,
+its ``results.sqlite`` or the experiment YAML (as ``xstilts results`` does).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from xstilts.cli import _load, app, console, guarded
+from xstilts.errors import ConfigError, DataError
+
+PathArg = Annotated[
+    Path, typer.Argument(help="Experiment output dir, its results.sqlite, or the experiment YAML.")
+]
+StagesOpt = Annotated[
+    Path | None, typer.Option(help="Stage cache dir (default: from the YAML, else <dir>/stages).")
+]
+ExperimentOpt = Annotated[str | None, typer.Option(help="Experiment name in the store.")]
+
+
+def resolve(path: Path, stages_dir: Path | None) -> tuple[Path, Path | None, Path, str]:
+    """``(results.sqlite, stage cache, output dir, experiment YAML text or "")``.
+
+    Raises:
+        DataError: no results store where one is expected.
+    """
+    yaml_text = ""
+    if path.suffix in (".yaml", ".yml"):
+        exp = _load(path, [], check_data=False)
+        db, out_dir = exp.store_path, exp.output_dir
+        stages_dir = stages_dir or exp.stages_dir
+        yaml_text = path.read_text(encoding="utf-8")
+    elif path.is_dir():
+        db, out_dir = path / "results.sqlite", path
+    else:
+        db, out_dir = path, path.parent
+    if not db.is_file():
+        raise DataError("no results store found (run the experiment first)", file=db)
+    return db, stages_dir, out_dir, yaml_text
+
+
+@app.command()
+@guarded
+def report(
+    path: PathArg,
+    out: Annotated[Path | None, typer.Option(help="Output dir (default: <dir>/report).")] = None,
+    stages_dir: StagesOpt = None,
+    experiment: ExperimentOpt = None,
+    n_boot: Annotated[int, typer.Option(help="Bootstrap replicates per comparison.")] = 1000,
+    plots: Annotated[bool, typer.Option(help="Draw the plots.")] = True,
+) -> None:
+    """Tables (Markdown, CSV, LaTeX), significance, plots and one HTML file."""
+    import yaml
+
+    from xstilts.reporting.collect import load_experiment_data
+    from xstilts.reporting.report import build_report, write_report
+
+    if n_boot < 100:
+        raise ConfigError(f"--n-boot {n_boot} is too few for a p-value", key="--n-boot",
+                          hint="use at least 100 (default 1000)")  # fmt: skip
+    db, stages, out_dir, yaml_text = resolve(path, stages_dir)
+    data = load_experiment_data(db, stages, experiment)
+    built = build_report(data, n_boot=n_boot)
+    if not yaml_text and data.spec:
+        yaml_text = yaml.safe_dump(data.spec, sort_keys=False, allow_unicode=True)
+    target = out or out_dir / "report"
+    files = write_report(built, target, yaml_text=yaml_text, plots=plots)
+    for line in built.verdict:
+        console.print(line, markup=False)
+    console.print(f"wrote {len(files)} files; open {target / 'report.html'}", markup=False)
+
+
+@app.command()
+@guarded
+def export(
+    path: PathArg,
+    format: Annotated[str, typer.Option("--format", help="Only 'xtreme'.")] = "xtreme",
+    out: Annotated[
+        Path | None, typer.Option(help="Output dir (default: <dir>/export-xtreme).")
+    ] = None,
+    stages_dir: StagesOpt = None,
+    experiment: ExperimentOpt = None,
+) -> None:
+    """Predictions in the folder layout and formats of XTREME's evaluate.py (plus gold files)."""
+    from xstilts.reporting.collect import load_experiment_data
+    from xstilts.reporting.export import export_xtreme
+
+    if format != "xtreme":
+        raise ConfigError(f"unknown export format {format!r}", key="--format", hint="xtreme")
+    db, stages, out_dir, _ = resolve(path, stages_dir)
+    target = out or out_dir / "export-xtreme"
+    manifest = export_xtreme(load_experiment_data(db, stages, experiment), target)
+    for line in manifest["skipped"]:
+        console.print(f"skipped: {line}", markup=False)
+    n = sum(len(s["files"]) for s in manifest["submissions"].values())
+    console.print(
+        f"wrote {n} prediction files in {len(manifest['submissions'])} submission folders "
+        f"under {target}",
+        markup=False,
+    )

@@ -1,0 +1,128 @@
+"""One process per stage, and a stage directory that appears only when it is whole.
+
+Layout under the stage cache (``<stages_root>``):
+
+* ``.lock-<id>``: an ``fcntl.flock`` lock held while a process runs stage ``<id>``; it holds
+  the owner's pid for the error message. The kernel drops the lock when its process dies, even
+  by SIGKILL, so a stale lock can never block a re-run;
+* ``.partial-<id>/checkpoints/``: mid-stage checkpoints (what a re-run resumes from);
+* ``.partial-<id>/final/``: the finished stage being assembled; ``COMPLETE`` is its last file;
+* ``<id>/``: the published stage, renamed from ``final/`` only after the results store has
+  recorded it.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import shutil
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from xstilts.errors import CheckpointError
+
+
+def partial_dir(stage_dir: Path) -> Path:
+    """``<stages_root>/.partial-<id>``: checkpoints and the stage being assembled."""
+    return stage_dir.parent / f".partial-{stage_dir.name}"
+
+
+class StageLock:
+    """Exclusive, non-blocking lock on one stage (a context manager).
+
+    Raises:
+        CheckpointError: on entry, when another live process holds the lock (its pid named).
+    """
+
+    def __init__(self, stage_dir: Path) -> None:
+        self.path = Path(stage_dir).parent / f".lock-{Path(stage_dir).name}"
+        self._fd: int | None = None
+
+    def __enter__(self) -> StageLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            owner = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            raise CheckpointError(
+                f"stage is already being run by process {owner}",
+                file=self.path,
+                hint="wait for that run to finish (the lock is released when it exits)",
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        # The file stays: unlinking it would let a waiting process lock a different inode.
+        if self._fd is not None:
+            os.ftruncate(self._fd, 0)
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename inside ``path`` durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def publish(final: Path, stage_dir: Path) -> None:
+    """Rename the assembled ``final`` dir to ``stage_dir`` and drop the partial directory.
+
+    A non-complete ``stage_dir`` (an older, broken layout) is replaced.
+    """
+    if stage_dir.exists():
+        shutil.rmtree(stage_dir)
+    os.replace(final, stage_dir)
+    fsync_dir(stage_dir.parent)
+    shutil.rmtree(partial_dir(stage_dir), ignore_errors=True)
+
+
+def _jsonable(obj: Any) -> Any:
+    """Fallback for json.dump: tensors/arrays to lists, anything else to its string."""
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    return str(obj)
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Write ``obj`` as JSON atomically (temp file, fsync, rename in the same directory)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(obj, indent=1, ensure_ascii=False, default=_jsonable))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise disk_error(path, exc) from exc
+
+
+def disk_error(path: Path, exc: OSError) -> CheckpointError:
+    """The error for a failed write of ``path`` (a full disk gets its own words)."""
+    full = exc.errno == errno.ENOSPC
+    return CheckpointError(
+        "no space left on device while writing" if full else f"cannot write: {exc}",
+        file=path,
+        hint="free disk space and rerun: the stage resumes from its last complete checkpoint",
+    )

@@ -1,0 +1,193 @@
+"""Everything a report needs, read once: runs, scores, per-example data, degenerate flags.
+
+Scores come from the results store; per-example statistics from each target stage's
+``examples/<task>-<settings hash>.json`` (written by the evaluator). A run is *degenerate*
+when a stage of its chain diverged (a non-finite training loss, or a final loss far above the
+first) or its target predictions sit at the majority class (classification) or score ~0
+(tagging, QA). Degenerate runs are kept in the data with their reasons; means and tests drop
+them, and every table says so.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from xstilts.errors import DataError, XstiltsError
+from xstilts.metrics.per_example import score_from_stats
+from xstilts.metrics.xtreme_score import task_score
+from xstilts.results.store import ResultsStore
+from xstilts.tasks.registry import get_task
+from xstilts.tasks.spec import TaskType
+
+# A final training loss this many times the first one counts as diverged.
+RISING_LOSS_FACTOR = 1.5
+# Accuracy within this many points of the majority-class rate counts as degenerate.
+MAJORITY_MARGIN = 1.0
+# Share of predictions in one class above which a classifier has collapsed.
+COLLAPSE_SHARE = 0.98
+
+
+@dataclass
+class RunData:
+    """One (option, target, seed) run: its scores, per-example data and flags."""
+
+    option: str
+    target: str
+    seed: int
+    stage_id: str
+    lang_scores: dict[str, float]
+    score: float | None
+    details: dict[str, dict[str, Any]] | None = None
+    flags: list[str] = field(default_factory=list)
+
+    @property
+    def degenerate(self) -> bool:
+        """True when any degenerate check fired."""
+        return bool(self.flags)
+
+
+@dataclass
+class ExperimentData:
+    """A whole experiment as the report sees it."""
+
+    name: str
+    spec: dict[str, Any]
+    options: list[str]
+    targets: list[str]
+    runs: list[RunData]
+    stages: list[dict[str, Any]]
+    stages_dir: Path | None
+
+    @property
+    def scored_targets(self) -> list[str]:
+        """Targets with at least one scored run (an unlabelled set, e.g. TyDiQA dev, has none)."""
+        return [t for t in self.targets if any(r.score is not None for r in self.runs
+                                               if r.target == t)]  # fmt: skip
+
+    @property
+    def avg_targets(self) -> list[str]:
+        """Scored targets where every condition has a usable run: what averages are over."""
+        return [t for t in self.scored_targets if all(self.runs_of(o, t) for o in self.options)]
+
+    def runs_of(self, option: str, target: str, *, usable: bool = True) -> list[RunData]:
+        """Runs of one cell (by default without degenerate or unscored ones), seed order."""
+        out = [r for r in self.runs if r.option == option and r.target == target]
+        if usable:
+            out = [r for r in out if not r.degenerate and r.score is not None]
+        return sorted(out, key=lambda r: r.seed)
+
+
+def _lang_scores(metrics: dict[str, dict[str, float]], task: str) -> dict[str, float]:
+    out = {}
+    kind = get_task(task).type
+    for lang, values in metrics.items():
+        try:
+            out[lang] = task_score({lang: values}, kind)
+        except XstiltsError:
+            continue  # e.g. an unlabelled QA set: nothing to score
+    return out
+
+
+def _details(stages_dir: Path | None, stage_id: str, task: str) -> dict[str, Any] | None:
+    """The newest per-example file of ``task`` in a stage (None when absent)."""
+    if stages_dir is None:
+        return None
+    files = sorted(
+        (stages_dir / stage_id / "examples").glob(f"{task}-*.json"),
+        key=lambda p: p.stat().st_mtime,
+    )
+    return json.loads(files[-1].read_text()) if files else None
+
+
+def _chain(stage_id: str, by_id: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    while stage_id in by_id:
+        out.append(by_id[stage_id])
+        stage_id = by_id[stage_id].get("parent_id") or ""
+    return out
+
+
+def loss_flags(stage: dict[str, Any]) -> list[str]:
+    """Divergence reasons of one stage from its dev curve's training losses."""
+    curve = (stage.get("metrics") or {}).get("dev_curve") or []
+    losses = [c.get("train_loss") for c in curve if c.get("train_loss") is not None]
+    label = f"{stage.get('label', '?')} [{str(stage.get('stage_id', ''))[:8]}]"
+    if any(not math.isfinite(float(x)) for x in losses):
+        return [f"{label}: training loss not finite"]
+    if len(losses) >= 2 and float(losses[-1]) > RISING_LOSS_FACTOR * float(losses[0]):
+        return [f"{label}: training loss rose {losses[0]:.3g} → {losses[-1]:.3g}"]
+    return []
+
+
+def prediction_flags(task: str, details: dict[str, Any] | None, score: float | None) -> list[str]:
+    """Majority-class / chance checks on a run's target predictions."""
+    spec = get_task(task)
+    if spec.type in (TaskType.TAGGING, TaskType.EXTRACTIVE_QA):
+        return [f"{task}: score {score:.2f} ≈ 0"] if score is not None and score < 1.0 else []
+    if spec.type not in (TaskType.CLASSIFICATION, TaskType.MULTIPLE_CHOICE) or not details:
+        return []
+    gold = [g for d in details.values() for g in (d.get("gold") or [])]
+    pred = [p for d in details.values() for p in (d.get("pred") or [])]
+    if not gold or not pred:
+        return []
+    majority = 100.0 * Counter(map(str, gold)).most_common(1)[0][1] / len(gold)
+    top_share = Counter(map(str, pred)).most_common(1)[0][1] / len(pred)
+    accuracy = float(np.mean([score_from_stats("mean", d["stats"]) for d in details.values()]))
+    if top_share >= COLLAPSE_SHARE:
+        return [f"{task}: {100 * top_share:.0f}% of predictions are one class"]
+    if accuracy <= majority + MAJORITY_MARGIN:
+        return [f"{task}: accuracy {accuracy:.1f} ≤ majority class {majority:.1f} + 1"]
+    return []
+
+
+def load_experiment_data(
+    db: Path, stages_dir: Path | None = None, experiment: str | None = None
+) -> ExperimentData:
+    """Read the store (and stage directories) of one experiment.
+
+    Args:
+        db: ``results.sqlite``.
+        stages_dir: The stage cache (default: ``<db dir>/stages`` when it exists).
+        experiment: Experiment name (default: the most recently updated).
+
+    Raises:
+        DataError: an empty store or an unknown experiment.
+    """
+    if stages_dir is None and (db.parent / "stages").is_dir():
+        stages_dir = db.parent / "stages"
+    with ResultsStore(db) as store:
+        names = store.experiments()
+        if not names:
+            raise DataError("the results store holds no experiment yet", file=db)
+        name = experiment or names[0]
+        if name not in names:
+            raise DataError(f"no experiment {name!r} in the store (has {names})", file=db)
+        row = store.conn.execute("SELECT spec FROM experiments WHERE name = ?", (name,)).fetchone()
+        spec = json.loads(row[0]) if row and row[0] else {}
+        runs_rows = store.runs(name)
+        stages = store.stage_rows()
+        metrics = {
+            (r.target_stage_id, r.target): store.task_metrics(r.target_stage_id, r.target)
+            for r in runs_rows
+        }
+    by_id = {s["stage_id"]: s for s in stages}
+    runs = []
+    for r in runs_rows:
+        langs = _lang_scores(metrics[(r.target_stage_id, r.target)], r.target)
+        score = sum(langs.values()) / len(langs) if langs else None
+        run = RunData(r.option, r.target, r.seed, r.target_stage_id, langs, score)
+        run.details = _details(stages_dir, r.target_stage_id, r.target)
+        for stage in _chain(r.target_stage_id, by_id):
+            run.flags.extend(loss_flags(stage))
+        run.flags.extend(prediction_flags(r.target, run.details, score))
+        runs.append(run)
+    options = list(dict.fromkeys(r.option for r in runs_rows))
+    targets = list(dict.fromkeys(r.target for r in runs_rows))
+    return ExperimentData(name, spec, options, targets, runs, stages, stages_dir)

@@ -1,0 +1,187 @@
+"""``xstilts export --format xtreme``: predictions in the layout XTREME's ``evaluate.py`` reads.
+
+XTREME's leaderboard layout (its README, "Leaderboard Submission", and ``evaluate.py``): one
+folder per task (``udpos panx xnli pawsx xquad mlqa tydiqa bucc2018 tatoeba``), inside it
+``test-{lang}.json`` for QA and ``test-{lang}.tsv`` otherwise. File formats, as its readers
+parse them: classification = one label per line (XNLI label names, PAWS-X ``0``/``1``);
+tagging = one tag per line, a blank line between sentences; QA = a JSON object
+``{question id: answer text}``; BUCC = ``source_id<TAB>target_id`` per mined pair; Tatoeba =
+the index of the retrieved English sentence per line.
+
+Every (condition, seed) becomes one submission folder ``<out>/<condition>/seed-<n>/``. Gold
+files in the same formats go to ``<out>/labels/`` (QA in SQuAD JSON), so
+``python evaluate.py --prediction_folder <out>/<condition>/seed-<n> --label_folder
+<out>/labels`` scores them; :func:`rescore` re-reads the files the same way and scores them with
+xstilts' official-equivalent metrics. ``manifest.json`` records which split each file holds:
+the shared data's labelled sets are dev sets, so files named ``test-*`` then hold dev
+predictions (fine for scoring, not for a leaderboard submission).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from xstilts.errors import DataError
+from xstilts.metrics.xtreme_score import XTREME_TASKS
+from xstilts.reporting.collect import ExperimentData
+from xstilts.tasks.registry import get_task
+from xstilts.tasks.spec import TaskType
+
+FOLDER = {"bucc": "bucc2018"}  # xstilts task name -> XTREME folder name, where they differ
+
+
+def folder_of(task: str) -> str:
+    """XTREME's folder (task) name for an xstilts task."""
+    return FOLDER.get(task, task)
+
+
+def _ext(task: str) -> str:
+    return "json" if get_task(task).type is TaskType.EXTRACTIVE_QA else "tsv"
+
+
+def _raw_labels(task: str) -> dict[str, str]:
+    """Canonical label name -> the raw label string of the task's files (PAWS-X: "0"/"1")."""
+    spec = get_task(task)
+    out: dict[str, str] = {}
+    for src in spec.splits.get(spec.eval_split, ()):
+        for raw, name in src.label_map.items():
+            if name in spec.labels and raw != name:
+                out.setdefault(name, raw)
+    return out
+
+
+def _lines(task: str, values: list[Any]) -> str:
+    """A label/tag/index/pair file body (TSV tasks)."""
+    spec = get_task(task)
+    if spec.type is TaskType.TAGGING:
+        return "\n\n".join("\n".join(map(str, sent)) for sent in values) + "\n"
+    raw = _raw_labels(task)
+    return "".join(f"{raw.get(str(v), v)}\n" for v in values)
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+def _pred_file(task: str, rec: dict[str, Any]) -> str:
+    if get_task(task).type is TaskType.EXTRACTIVE_QA:
+        return json.dumps(dict(zip(rec["ids"], rec["pred"], strict=True)), ensure_ascii=False)
+    return _lines(task, rec["pred"])
+
+
+def _gold_file(task: str, rec: dict[str, Any]) -> str | None:
+    if rec.get("gold") is None:
+        return None
+    if get_task(task).type is TaskType.EXTRACTIVE_QA:
+        qas = [
+            {"id": i, "answers": [{"text": t} for t in golds]}
+            for i, golds in zip(rec["ids"], rec["gold"], strict=True)
+        ]
+        return json.dumps({"version": "1.1", "data": [{"paragraphs": [{"qas": qas}]}]},
+                          ensure_ascii=False)  # fmt: skip
+    return _lines(task, rec["gold"])
+
+
+def _slug(option: str) -> str:
+    return re.sub(r"[^A-Za-z0-9+._-]+", "_", option.replace("→", "-then-"))
+
+
+def export_xtreme(data: ExperimentData, out: Path) -> dict[str, Any]:
+    """Write every target run's predictions (and the gold) in XTREME's layout.
+
+    Returns:
+        The manifest (also written as ``manifest.json``).
+
+    Raises:
+        DataError: when no run has per-example predictions to export.
+    """
+    out = Path(out)
+    manifest: dict[str, Any] = {"submissions": {}, "labels": "labels", "skipped": []}
+    for run in data.runs:
+        if run.target not in XTREME_TASKS:
+            manifest["skipped"].append(f"{run.target}: not an XTREME task")
+            continue
+        if not run.details:
+            manifest["skipped"].append(f"{run.option}/{run.target}/seed {run.seed}: no data")
+            continue
+        sub = f"{_slug(run.option)}/seed-{run.seed}"
+        entry = manifest["submissions"].setdefault(
+            sub, {"condition": run.option, "seed": run.seed, "files": {}}
+        )
+        spec = get_task(run.target)
+        for lang, rec in run.details.items():
+            name = f"{folder_of(run.target)}/test-{lang}.{_ext(run.target)}"
+            _write(out / sub / name, _pred_file(run.target, rec))
+            gold = _gold_file(run.target, rec)
+            if gold is not None:
+                _write(out / "labels" / name, gold)
+            entry["files"][name] = {
+                "task": run.target, "split": spec.eval_split, "stage_id": run.stage_id,
+                "labelled": gold is not None,
+            }  # fmt: skip
+    if not manifest["submissions"]:
+        raise DataError(
+            "no run has per-example predictions to export",
+            file=data.stages_dir,
+            hint="re-run `xstilts run` (evaluation writes <stage>/examples/) or pass --stages-dir",
+        )
+    _write(out / "manifest.json", json.dumps(manifest, indent=1, ensure_ascii=False))
+    return manifest
+
+
+# ------------------------------------------------------------------ re-reading (as evaluate.py)
+
+
+def read_label(path: Path) -> list[str]:
+    """One stripped value per line (XTREME's ``read_label``)."""
+    lines = path.read_text(encoding="utf-8").split("\n")  # "\n" only, as file iteration does
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line.strip() for line in lines]
+
+
+def read_tag(path: Path) -> list[list[str]]:
+    """Sentences of stripped tags separated by blank lines (XTREME's ``read_tag``)."""
+    sentences, cur = [], []
+    for line in path.read_text(encoding="utf-8").split("\n"):
+        if line.strip():
+            cur.append(line.strip())
+        elif cur:
+            sentences.append(cur)
+            cur = []
+    return [*sentences, cur] if cur else sentences
+
+
+def rescore(pred: Path, labels: Path, task: str, lang: str) -> float:
+    """The headline score (percent) of one exported file against its gold file."""
+    from xstilts.metrics import entity_scores
+    from xstilts.metrics.per_example import f1_from_counts
+    from xstilts.metrics.squad import squad_scores
+
+    spec = get_task(task)
+    if spec.type is TaskType.EXTRACTIVE_QA:
+        answers = json.loads(pred.read_text(encoding="utf-8"))
+        gold_data = json.loads(labels.read_text(encoding="utf-8"))["data"]
+        qas = [qa for art in gold_data for par in art["paragraphs"] for qa in par["qas"]]
+        preds = [answers.get(qa["id"], "") for qa in qas]
+        refs = [[a["text"] for a in qa["answers"]] for qa in qas]
+        if spec.answer_normalization == "mlqa":
+            from xstilts.metrics.mlqa import mlqa_scores
+
+            s = mlqa_scores(preds, refs, lang)
+        else:
+            s = squad_scores(preds, refs)
+        return (s["exact_match"] + s["f1"]) / 2
+    if spec.type is TaskType.TAGGING:
+        return entity_scores(read_tag(labels), read_tag(pred))["f1"]
+    p, g = read_label(pred), read_label(labels)
+    if spec.type is TaskType.RETRIEVAL and "f1" in spec.metrics:
+        found, gold = set(p), set(g)  # BUCC: sets of "src<TAB>tgt" pairs, as evaluate.py
+        return f1_from_counts(len(found & gold), len(found), len(gold))
+    if len(p) != len(g):
+        raise DataError(f"{len(p)} predictions for {len(g)} labels", file=pred)
+    return 100.0 * sum(a == b for a, b in zip(p, g, strict=True)) / len(g)

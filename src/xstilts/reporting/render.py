@@ -1,0 +1,104 @@
+"""Render text grids as Markdown, CSV, LaTeX and HTML (numbers are formatted before this)."""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Grid:
+    """A titled table of already formatted cells (``""`` = empty) with notes below it."""
+
+    title: str
+    columns: list[str]
+    rows: dict[str, dict[str, str]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    corner: str = "condition"
+    slug: str = "table"
+
+    def cell(self, row: str, column: str) -> str:
+        """One cell's text (``—`` when absent)."""
+        return self.rows.get(row, {}).get(column) or "—"
+
+
+def markdown(grid: Grid) -> str:
+    """A Markdown section: heading, pipe table, notes as a bullet list."""
+
+    def esc(text: str) -> str:
+        return text.replace("|", "\\|")
+
+    lines = [f"### {grid.title}", ""]
+    lines.append("| " + " | ".join([grid.corner, *map(esc, grid.columns)]) + " |")
+    lines.append("|" + "---|" + "---:|" * len(grid.columns))
+    for row in grid.rows:
+        cells = [esc(grid.cell(row, c)) for c in grid.columns]
+        lines.append("| " + " | ".join([esc(row), *cells]) + " |")
+    lines.append("")
+    lines.extend(f"- {note}" for note in grid.notes)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def to_csv(grid: Grid) -> str:
+    """CSV with a header row (the corner name first)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow([grid.corner, *grid.columns])
+    for row in grid.rows:
+        writer.writerow([row, *(grid.rows[row].get(c, "") for c in grid.columns)])
+    return buf.getvalue()
+
+
+_TEX = {
+    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+    "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+    "±": r"$\pm$", "→": r"$\rightarrow$", "▲": r"$\blacktriangle$",
+    "▼": r"$\blacktriangledown$", "†": r"$\dagger$", "—": "--", "Δ": r"$\Delta$",
+    "≤": r"$\leq$", "≈": r"$\approx$",
+}  # fmt: skip
+
+
+def tex_escape(text: str) -> str:
+    """Escape LaTeX specials and map the report's symbols to math-mode ones."""
+    return "".join(_TEX.get(ch, ch) for ch in text)
+
+
+def latex(grid: Grid) -> str:
+    """A ``table`` float with a booktabs ``tabular`` and the notes in the caption."""
+    cols = "l" + "r" * len(grid.columns)
+    out = [
+        r"\begin{table}[t]",
+        r"\centering\small",
+        rf"\begin{{tabular}}{{{cols}}}",
+        r"\toprule",
+        " & ".join(tex_escape(c) for c in [grid.corner, *grid.columns]) + r" \\",
+        r"\midrule",
+    ]
+    for row in grid.rows:
+        cells = [tex_escape(grid.cell(row, c)) for c in grid.columns]
+        out.append(" & ".join([tex_escape(row), *cells]) + r" \\")
+    caption = tex_escape(grid.title + (". " + " ".join(grid.notes) if grid.notes else ""))
+    out += [r"\bottomrule", r"\end{tabular}", rf"\caption{{{caption}}}", r"\end{table}"]
+    return "\n".join(out) + "\n"
+
+
+def html_table(grid: Grid) -> str:
+    """An HTML ``<table>`` (wins/losses get a class for colouring) with notes below."""
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in [grid.corner, *grid.columns])
+    body = []
+    for row in grid.rows:
+        cells = []
+        for c in grid.columns:
+            text = grid.cell(row, c)
+            cls = ' class="win"' if "▲" in text else ' class="loss"' if "▼" in text else ""
+            cls = ' class="flag"' if "†" in text and not cls else cls
+            cells.append(f"<td{cls}>{html.escape(text)}</td>")
+        body.append(f"<tr><th>{html.escape(row)}</th>{''.join(cells)}</tr>")
+    notes = "".join(f"<li>{html.escape(n)}</li>" for n in grid.notes)
+    return (
+        f'<h3 id="{html.escape(grid.slug)}">{html.escape(grid.title)}</h3>\n'
+        f'<table class="results"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table>\n" + (f"<ul class='notes'>{notes}</ul>\n")
+    )

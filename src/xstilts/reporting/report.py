@@ -1,0 +1,262 @@
+"""``xstilts report``: tables (Markdown, CSV, LaTeX), plots and one HTML file per experiment.
+
+Layout of ``<output_dir>/report/``: ``report.md``, ``report.html``, ``tables/<slug>.{csv,tex}``
+and ``plots/<name>.{png,svg}``. Cells are mean ± std over the usable seeds; degenerate runs
+(see :mod:`xstilts.reporting.collect`) are left out of every mean and test and marked ``†``.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from xstilts.metrics.xtreme_score import XTREME_TASKS
+from xstilts.reporting.collect import ExperimentData, RunData
+from xstilts.reporting.deltas import AVG, DeltaTable, delta_tables, language_delta_table
+from xstilts.reporting.render import Grid, latex, markdown, to_csv
+from xstilts.tasks.registry import get_task
+
+ALPHA = 0.05
+
+
+@dataclass
+class Report:
+    """Everything rendered: grids in reading order, the verdict lines and the plot files."""
+
+    data: ExperimentData
+    grids: list[Grid] = field(default_factory=list)
+    verdict: list[str] = field(default_factory=list)
+    glance: Grid | None = None
+    delta_tables: list[DeltaTable] = field(default_factory=list)
+    plots: dict[str, Path] = field(default_factory=dict)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60] or "table"
+
+
+def avg_label(targets: Sequence[str]) -> str:
+    """``XTREME`` when every XTREME task is a target, else ``avg``."""
+    return "XTREME" if set(XTREME_TASKS) <= set(targets) else AVG
+
+
+def _cell(values: Sequence[float], excluded: int, degenerate: Sequence[float]) -> str:
+    if not values:
+        if degenerate:
+            return f"({statistics.fmean(degenerate):.1f})† all {len(degenerate)} degenerate"
+        return ""
+    text = f"{statistics.fmean(values):.1f}"
+    if len(values) > 1:
+        text += f" ± {statistics.stdev(values):.1f}"
+    return text + (f" †{excluded}" if excluded else "")
+
+
+def main_grid(data: ExperimentData) -> Grid:
+    """Rows = conditions, columns = targets + the average over targets (XTREME when all 9)."""
+    label = avg_label(data.avg_targets)
+    grid = Grid(f"{data.name}: zero-shot cross-lingual results", [*data.targets, label])
+    grid.slug = "main"
+    for option in data.options:
+        row: dict[str, str] = {}
+        for t in data.targets:
+            every = data.runs_of(option, t, usable=False)
+            good = [r.score for r in every if not r.degenerate and r.score is not None]
+            bad = [r.score for r in every if r.degenerate and r.score is not None]
+            row[t] = _cell(good, len(bad), bad)
+        seeds = sorted({r.seed for r in data.runs if r.option == option})
+        overall = []
+        for s in seeds:
+            per = [[r for r in data.runs_of(option, t) if r.seed == s] for t in data.avg_targets]
+            if per and all(per):
+                overall.append(statistics.fmean(p[0].score for p in per))  # type: ignore[misc]
+        row[label] = _cell(overall, 0, [])
+        grid.rows[option] = row
+    grid.notes.append(
+        f"Cells: mean ± std over seeds. {label}: mean over {', '.join(data.avg_targets) or '—'} "
+        "per seed (targets with usable runs for every condition; seeds with all of them)."
+    )
+    if label == AVG:
+        missing = [t for t in XTREME_TASKS if t not in data.avg_targets]
+        grid.notes.append("Not the XTREME score: missing or unscored " + ", ".join(missing))
+    unscored = [t for t in data.targets if not any(r.score is not None for r in data.runs
+                                                   if r.target == t)]  # fmt: skip
+    if unscored:
+        grid.notes.append(
+            ", ".join(unscored) + ": evaluation data has no gold labels; predictions were "
+            "written (see export), nothing could be scored"
+        )
+    grid.notes.extend(degenerate_notes(data.runs))
+    return grid
+
+
+def degenerate_notes(runs: Sequence[RunData]) -> list[str]:
+    """One visible line per degenerate run: which run and why it was excluded."""
+    return [
+        f"† excluded (degenerate): {r.option} → {r.target}, seed {r.seed}: " + "; ".join(r.flags)
+        for r in runs
+        if r.degenerate
+    ]
+
+
+def language_grid(data: ExperimentData, target: str) -> Grid:
+    """One target per language (usable runs), with the language average."""
+    spec = get_task(target)
+    seen = {lang for r in data.runs if r.target == target for lang in r.lang_scores}
+    langs = [lang for lang in spec.eval_languages if lang in seen] + sorted(
+        seen - set(spec.eval_languages)
+    )
+    metric = "(EM+F1)/2" if spec.type.value == "extractive_qa" else spec.metrics[0]
+    grid = Grid(f"{target} per language ({metric})", [*langs, AVG], slug=f"lang-{target}")
+    for option in data.options:
+        runs = data.runs_of(option, target)
+        row = {
+            lang: _cell([r.lang_scores[lang] for r in runs if lang in r.lang_scores], 0, [])
+            for lang in langs
+        }
+        row[AVG] = _cell([r.score for r in runs if r.score is not None], 0, [])
+        excluded = len(data.runs_of(option, target, usable=False)) - len(runs)
+        if excluded:
+            row[AVG] += f" †{excluded}"
+        grid.rows[option] = row
+    return grid
+
+
+def delta_grid(table: DeltaTable, targets: Sequence[str], avg_name: str | None = None) -> Grid:
+    """A tested-delta table as text cells (``avg_name``: the average column's header)."""
+    label = avg_name or avg_label(targets)
+    cols = [label if c == AVG else c for c in table.columns]
+    grid = Grid(table.title, cols, slug=_slug(table.title), corner="comparison")
+    for name, row in table.rows.items():
+        grid.rows[name] = {(label if c == AVG else c): cell.text(ALPHA) for c, cell in row.items()}
+    grid.notes = [
+        *table.notes,
+        "Δ in points, A − B, mean over common non-degenerate seeds; [95% CI]; p = two-sided, "
+        "Holm–Bonferroni-adjusted over all cells of this table; ▲/▼ = significant win/loss at "
+        f"α = {ALPHA}. Test: paired bootstrap over evaluation examples (the same resample for "
+        "every seed) plus between-seed variance, t with Welch–Satterthwaite df.",
+    ]
+    methods = {c.method for row in table.rows.values() for c in row.values()}
+    if "seeds" in methods:
+        grid.notes.append("Some cells had no per-example data: paired t-test over seeds only.")
+    if "untested" in methods:
+        grid.notes.append(
+            "untested: one seed and no per-example data (stages evaluated before the evaluator "
+            "wrote <stage>/examples/); re-run `xstilts run` to re-evaluate them (no retraining)."
+        )
+    return grid
+
+
+def glance_grid(data: ExperimentData, tables: Sequence[DeltaTable]) -> Grid | None:
+    """The chain questions as one grid: YES ▲ / WORSE ▼ / no, per target and on average."""
+    chains = next((t for t in tables if t.title == "Δ chains"), None)
+    if chains is None or not chains.rows:
+        return None
+    label = avg_label(data.avg_targets)
+    cols = [*data.targets, label] if len(data.avg_targets) > 1 else list(data.targets)
+    grid = Grid("Answer at a glance: does the chain win?", cols, slug="glance", corner="question")
+    for name, row in chains.rows.items():
+        a, b = chains.pairs[name]
+        cells = {}
+        for col, cell in row.items():
+            r = cell.result
+            word = "▲ YES" if cell.win(ALPHA) else "▼ WORSE" if cell.loss(ALPHA) else "no:"
+            text = f"{word} {r.delta:+.1f} (p={cell.p_holm:.3f})"
+            cells[label if col == AVG else col] = cell.text() if cell.method == "untested" else text
+        grid.rows[f"does {a} beat {b}?"] = cells
+    seeds = sorted({c.result.n_seeds for row in chains.rows.values() for c in row.values()})
+    grid.notes = [
+        f"Δ in points; p Holm-adjusted over the chain table; α = {ALPHA}; seeds per cell: "
+        + ", ".join(map(str, seeds))
+        + ". 'no' = no significant difference; — = no usable runs (degenerate or unscored)."
+    ]
+    return grid
+
+
+def verdict_lines(data: ExperimentData, tables: Sequence[DeltaTable]) -> list[str]:
+    """One sentence per chain question (the average column when there is one)."""
+    chains = next((t for t in tables if t.title == "Δ chains"), None)
+    if chains is None:
+        return ["No chain A→B in this experiment: nothing to compare a chain with."]
+    label = avg_label(data.avg_targets)
+    lines = []
+    for name, row in chains.rows.items():
+        a, b = chains.pairs[name]
+        for col, cell in row.items() if AVG not in row else [(AVG, row[AVG])]:
+            r = cell.result
+            answer = "YES" if cell.win(ALPHA) else "NO, worse" if cell.loss(ALPHA) else "not shown"
+            where = label if col == AVG else col
+            if cell.method == "untested":
+                lines.append(f"{where}: does {a} beat {b}? untested (Δ {r.delta:+.1f}; 1 seed, "
+                             "no per-example data)")  # fmt: skip
+                continue
+            lines.append(
+                f"{where}: does {a} beat {b}? {answer} (Δ {r.delta:+.1f}, 95% CI "
+                f"[{r.ci_low:+.1f}, {r.ci_high:+.1f}], Holm p={cell.p_holm:.3g}, "
+                f"{r.n_seeds} seed{'s' if r.n_seeds != 1 else ''})"
+            )
+    return lines
+
+
+def build_report(data: ExperimentData, *, n_boot: int = 1000) -> Report:
+    """Compute every table and the verdict (no files written)."""
+    report = Report(data)
+    report.grids.append(main_grid(data))
+    report.delta_tables = delta_tables(data, n_boot=n_boot)
+    report.verdict = verdict_lines(data, report.delta_tables)
+    report.glance = glance_grid(data, report.delta_tables)
+    report.grids.extend(delta_grid(t, data.avg_targets) for t in report.delta_tables)
+    for target in data.targets:
+        report.grids.append(language_grid(data, target))
+        lang_deltas = language_delta_table(data, target, n_boot=n_boot)
+        if lang_deltas.rows:
+            grid = delta_grid(lang_deltas, data.targets, avg_name=AVG)
+            grid.slug = f"lang-delta-{target}"
+            report.grids.append(grid)
+    return report
+
+
+def write_report(
+    report: Report, out_dir: Path, *, yaml_text: str = "", plots: bool = True
+) -> list[Path]:
+    """Write Markdown, CSV, LaTeX, plots and the HTML report under ``out_dir``.
+
+    Returns:
+        Every file written.
+    """
+    from xstilts.reporting import html
+    from xstilts.reporting import plots as plotting
+
+    out_dir = Path(out_dir)
+    (out_dir / "tables").mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for grid in report.grids:
+        for ext, text in (("csv", to_csv(grid)), ("tex", latex(grid))):
+            path = out_dir / "tables" / f"{grid.slug}.{ext}"
+            path.write_text(text, encoding="utf-8")
+            written.append(path)
+    if plots:
+        report.plots = plotting.make_plots(report, out_dir / "plots")
+        for base in report.plots.values():
+            written += [base.with_suffix(".png"), base.with_suffix(".svg")]
+    md = out_dir / "report.md"
+    md.write_text(report_markdown(report), encoding="utf-8")
+    page = out_dir / "report.html"
+    page.write_text(html.render_html(report, yaml_text), encoding="utf-8")
+    return [*written, md, page]
+
+
+def report_markdown(report: Report) -> str:
+    """The whole report as one Markdown document."""
+    parts = [f"# Report: {report.data.name}", ""]
+    if report.glance is not None:
+        parts.append(markdown(report.glance))
+    else:
+        parts += [f"- {line}" for line in report.verdict] + [""]
+    parts += [markdown(g) for g in report.grids]
+    if report.plots:
+        parts.append("## Plots\n")
+        parts += [f"![{name}](plots/{p.name}.png)\n" for name, p in report.plots.items()]
+    return "\n".join(parts)

@@ -1,0 +1,67 @@
+"""The malformed-input catalogue: every bad input gets one clear, located error.
+
+Each case of :data:`bad_input_cases.CASES` builds its bad input in ``tmp_path`` and must raise
+its error type with every expected fragment (file and line/record, or YAML key, and the
+problem) in the message, and no deep traceback type (a bare ``KeyError``/``RuntimeError``...).
+``docs/errors.md`` is generated from the same list: ``python tests/test_bad_inputs.py``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bad_input_cases import CASES, Bad
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "errors.md"
+HEADER = """# Errors: the malformed-input catalogue
+
+Every bad input xstilts meets is answered by one error of the `XstiltsError` family
+(`ConfigError`, `DataError`, `CheckpointError`, `TrainingError`), printed on one line as
+`file:line [yaml.key]: problem (hint)`. Each row below is a test in `tests/test_bad_inputs.py`
+that builds the bad input and checks the error type and that its message contains the
+fragments shown. This file is generated from that catalogue: `python tests/test_bad_inputs.py`.
+
+| # | id | bad input | error | message contains | what to do |
+|---|----|-----------|-------|------------------|------------|
+"""
+
+
+def render_doc() -> str:
+    """The Markdown of ``docs/errors.md``."""
+    rows = []
+    for i, case in enumerate(CASES, start=1):
+        fragments = "; ".join("`" + e.replace("|", "\\|") + "`" for e in case.expect)
+        error = case.error.__name__
+        rows.append(f"| {i} | {case.id} | {case.what} | {error} | {fragments} | {case.fix} |")
+    return HEADER + "\n".join(rows) + "\n"
+
+
+def test_catalogue_has_at_least_30_distinct_cases() -> None:
+    ids = [c.id for c in CASES]
+    assert len(ids) >= 30 and len(set(ids)) == len(ids)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_input_gives_one_clear_error(
+    case: Bad, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(case.error) as info:
+        case.trigger(tmp_path, monkeypatch)
+    message = str(info.value)
+    for fragment in case.expect:
+        assert fragment in message, f"{fragment!r} not in {message!r}"
+    assert "\n" not in message  # one line, as the CLI prints it
+
+
+def test_docs_table_is_in_sync_with_the_catalogue() -> None:
+    assert DOC.read_text(encoding="utf-8") == render_doc(), "run: python tests/test_bad_inputs.py"
+
+
+if __name__ == "__main__":
+    DOC.parent.mkdir(exist_ok=True)
+    DOC.write_text(render_doc(), encoding="utf-8")
+    print(f"wrote {DOC} ({len(CASES)} cases)")
