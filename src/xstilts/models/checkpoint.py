@@ -10,9 +10,7 @@ Files (each written to a temporary name and renamed, so a crash never leaves hal
 
 from __future__ import annotations
 
-import errno
 import json
-import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ from transformers import AutoModel, PretrainedConfig, PreTrainedModel
 from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 
 from xstilts.errors import CheckpointError
+from xstilts.fileio import atomic_write
 from xstilts.models.model import XstiltsModel
 
 ENCODER_WEIGHTS = "encoder.safetensors"
@@ -47,16 +46,16 @@ def save_model(
     """
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
-    _atomic_write(out / ENCODER_WEIGHTS, _tensor_writer(model.encoder.state_dict()))
-    _atomic_write(out / ENCODER_CONFIG, _text_writer(model.encoder.config.to_json_string()))
+    atomic_write(out / ENCODER_WEIGHTS, _tensor_writer(model.encoder.state_dict()))
+    atomic_write(out / ENCODER_CONFIG, _text_writer(model.encoder.config.to_json_string()))
     heads = {
         f"{name}{_HEAD_SEP}{key}": value
         for name, head in model.heads.items()
         for key, value in head.state_dict().items()
     }
-    _atomic_write(out / HEADS_WEIGHTS, _tensor_writer(heads))
+    atomic_write(out / HEADS_WEIGHTS, _tensor_writer(heads))
     info = json.dumps(dict(heads_info or {}), indent=2, sort_keys=True) + "\n"
-    _atomic_write(out / HEADS_INFO, _text_writer(info))
+    atomic_write(out / HEADS_INFO, _text_writer(info))
 
 
 def load_encoder_from_dir(directory: str | Path) -> PreTrainedModel:
@@ -183,19 +182,3 @@ def _tensor_writer(state: Mapping[str, torch.Tensor]) -> Callable[[Path], None]:
 
 def _text_writer(text: str) -> Callable[[Path], None]:
     return lambda tmp: tmp.write_text(text, encoding="utf-8")
-
-
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Write via ``write(tmp)`` then rename onto ``path`` (atomic on POSIX)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except OSError as exc:
-        full = exc.errno == errno.ENOSPC
-        raise CheckpointError(
-            "no space left on device while writing" if full else f"cannot write: {exc}",
-            file=path, hint="free disk space and rerun (finished checkpoints are kept)",
-        ) from exc  # fmt: skip
-    finally:
-        tmp.unlink(missing_ok=True)

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import json
 import os
 import shutil
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
 from xstilts.errors import CheckpointError
+from xstilts.fileio import fsync_dir
 
 
 def partial_dir(stage_dir: Path) -> Path:
@@ -75,15 +74,6 @@ class StageLock:
             self._fd = None
 
 
-def fsync_dir(path: Path) -> None:
-    """Make a rename inside ``path`` durable."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def publish(final: Path, stage_dir: Path) -> None:
     """Rename the assembled ``final`` dir to ``stage_dir`` and drop the partial directory.
 
@@ -94,35 +84,3 @@ def publish(final: Path, stage_dir: Path) -> None:
     os.replace(final, stage_dir)
     fsync_dir(stage_dir.parent)
     shutil.rmtree(partial_dir(stage_dir), ignore_errors=True)
-
-
-def _jsonable(obj: Any) -> Any:
-    """Fallback for json.dump: tensors/arrays to lists, anything else to its string."""
-    if hasattr(obj, "tolist"):
-        return obj.tolist()
-    return str(obj)
-
-
-def write_json(path: Path, obj: Any) -> None:
-    """Write ``obj`` as JSON atomically (temp file, fsync, rename in the same directory)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(json.dumps(obj, indent=1, ensure_ascii=False, default=_jsonable))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise disk_error(path, exc) from exc
-
-
-def disk_error(path: Path, exc: OSError) -> CheckpointError:
-    """The error for a failed write of ``path`` (a full disk gets its own words)."""
-    full = exc.errno == errno.ENOSPC
-    return CheckpointError(
-        "no space left on device while writing" if full else f"cannot write: {exc}",
-        file=path,
-        hint="free disk space and rerun: the stage resumes from its last complete checkpoint",
-    )

@@ -24,13 +24,13 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 from xstilts.errors import CheckpointError, ConfigError, DataError
+from xstilts.fileio import write_json as _write_json
 from xstilts.models import checkpoint
 from xstilts.models.encoder import load_encoder
 from xstilts.models.heads import PoolingHead
 from xstilts.models.model import XstiltsModel
 from xstilts.models.tokenizer import load_tokenizer, train_tokenizer
 from xstilts.pipelines.locking import StageLock, partial_dir, publish
-from xstilts.pipelines.locking import write_json as _write_json
 from xstilts.pipelines.stage_spec import StageSpec
 from xstilts.tasks import get_task
 from xstilts.tasks.data import available_languages, load_examples

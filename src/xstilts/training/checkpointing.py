@@ -16,7 +16,6 @@ kill mid-write leaves the previous checkpoint as the latest; older ones are prun
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import random
@@ -24,7 +23,7 @@ import re
 import shutil
 import signal
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from xstilts.errors import CheckpointError
+from xstilts.fileio import atomic_write, fsync_dir, write_json
 
 STATE_VERSION = 1
 _STEP_DIR = re.compile(r"^step-(\d{8})$")
@@ -95,40 +95,6 @@ def sigterm_flag() -> Iterator[SigtermFlag]:
 # ------------------------------------------------------------------ atomic files
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """``write(tmp)``, fsync, rename onto ``path``, fsync the directory.
-
-    Raises:
-        CheckpointError: naming ``path`` when the disk is full or the write fails otherwise;
-            ``path`` itself is then untouched.
-    """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
-    except OSError as exc:
-        full = exc.errno == errno.ENOSPC
-        raise CheckpointError(
-            "no space left on device while writing" if full else f"cannot write: {exc}",
-            file=path,
-            hint="free disk space and rerun: the stage resumes from its last complete checkpoint",
-        ) from exc
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def save_tensors(path: Path, tensors: Mapping[str, torch.Tensor]) -> None:
     """Atomically write CPU copies of ``tensors`` (each with its own storage) as safetensors."""
     # Tied weights share storage, which safetensors refuses: give every tensor its own copy.
@@ -151,12 +117,6 @@ def load_tensors(path: Path) -> dict[str, torch.Tensor]:
             f"checkpoint file is corrupt: {exc}", file=path,
             hint="delete this checkpoint directory to resume from the one before",
         ) from exc  # fmt: skip
-
-
-def write_json(path: Path, obj: Any) -> None:
-    """Atomically write ``obj`` as JSON."""
-    text = json.dumps(obj, indent=1)
-    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 # ------------------------------------------------------------------ state <-> (json, tensors)
@@ -294,7 +254,7 @@ class Checkpointer:
             write_json(tmp / "state.json", meta)
             shutil.rmtree(final, ignore_errors=True)  # a re-run of the same step after a kill
             os.replace(tmp, final)
-            _fsync_dir(self.directory)
+            fsync_dir(self.directory)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         self._prune()

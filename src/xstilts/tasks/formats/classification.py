@@ -62,6 +62,21 @@ def argmax_rows(logits: torch.Tensor) -> list[int]:
     return logits.detach().argmax(dim=-1).cpu().tolist()
 
 
+def label_loss(logits: torch.Tensor, batch: PackedBatch) -> torch.Tensor:
+    """Cross-entropy of ``logits [B, C]`` against ``batch.labels["label"] [B]`` (fp32)."""
+    return F.cross_entropy(logits.float(), batch.labels["label"])
+
+
+def one_index_per_example(
+    n_examples: int, features: Sequence[Feature], raw: Sequence[Any]
+) -> list[int]:
+    """Per-example indices from per-feature ones (features map 1:1 to examples)."""
+    preds: list[int] = [0] * n_examples
+    for feat, pred in zip(features, raw, strict=True):
+        preds[feat["example_index"]] = int(pred)
+    return preds
+
+
 def accuracy_scores(
     predictions: Sequence[int], references: Sequence[int], metrics: Sequence[str]
 ) -> dict[str, float]:
@@ -133,7 +148,7 @@ class ClassificationFormat:
 
     def loss(self, logits: torch.Tensor, batch: PackedBatch) -> torch.Tensor:
         """Cross-entropy of ``logits [B, C]`` against ``batch.labels["label"] [B]``."""
-        return F.cross_entropy(logits.float(), batch.labels["label"])
+        return label_loss(logits, batch)
 
     def predict(self, logits: torch.Tensor, batch: PackedBatch) -> list[Any]:
         """Argmax class index per feature."""
@@ -148,10 +163,7 @@ class ClassificationFormat:
         cfg: FeaturizeConfig,
     ) -> list[Any]:
         """One class index per example (features map 1:1 to examples)."""
-        preds: list[int] = [0] * len(examples)
-        for feat, pred in zip(features, raw, strict=True):
-            preds[feat["example_index"]] = int(pred)
-        return preds
+        return one_index_per_example(len(examples), features, raw)
 
     def score(
         self, examples: Sequence[Example], predictions: Sequence[Any], spec: TaskSpec, lang: str

@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
@@ -26,6 +25,8 @@ from xstilts.tasks.formats.classification import (
     argmax_rows,
     check_label,
     chunks,
+    label_loss,
+    one_index_per_example,
     where,
 )
 from xstilts.tasks.spec import TaskSpec, TaskType
@@ -100,7 +101,7 @@ class MultipleChoiceFormat:
 
     def loss(self, logits: torch.Tensor, batch: PackedBatch) -> torch.Tensor:
         """Cross-entropy of choice scores ``[B, K]`` against ``batch.labels["label"] [B]``."""
-        return F.cross_entropy(logits.float(), batch.labels["label"])
+        return label_loss(logits, batch)
 
     def predict(self, logits: torch.Tensor, batch: PackedBatch) -> list[Any]:
         """Index of the best-scoring choice per feature."""
@@ -115,10 +116,7 @@ class MultipleChoiceFormat:
         cfg: FeaturizeConfig,
     ) -> list[Any]:
         """One choice index per example."""
-        preds: list[int] = [0] * len(examples)
-        for feat, pred in zip(features, raw, strict=True):
-            preds[feat["example_index"]] = int(pred)
-        return preds
+        return one_index_per_example(len(examples), features, raw)
 
     def score(
         self, examples: Sequence[Example], predictions: Sequence[Any], spec: TaskSpec, lang: str
