@@ -133,6 +133,23 @@ def test_tatoeba_accuracy_toy() -> None:
         tatoeba_accuracy(src, tgt[:, :2])
 
 
+def test_tatoeba_is_scored_in_xtremes_direction_english_queries() -> None:
+    """XTREME indexes the xx side and searches it with the English side (en -> xx)."""
+    from xstilts.tasks import get_task
+    from xstilts.tasks.examples import RetrievalCorpus
+    from xstilts.tasks.formats import get_format
+
+    xx = np.eye(3, dtype=np.float32)
+    # en 0 = xx 0; en 1 and en 2 lean towards xx 0 (a hub) but are each xx i's nearest en.
+    en = np.array([[1, 0, 0], [0.8, 0.6, 0], [0.8, 0, 0.6]], dtype=np.float32)
+    assert tatoeba_accuracy(xx, en) == pytest.approx(100.0)  # xx -> en: all right
+    assert tatoeba_accuracy(en, xx) == pytest.approx(100 / 3)  # en -> xx: only en 0
+    corpus = RetrievalCorpus("t", ("a", "b", "c"), ("A", "B", "C"), ((0, 0), (1, 1), (2, 2)))
+    fmt = get_format(get_task("tatoeba").type)
+    scores = fmt.score([corpus], [(xx, en)], get_task("tatoeba"), "de")
+    assert scores["accuracy"] == pytest.approx(100 / 3)
+
+
 def _benchmark_module() -> ModuleType:
     spec = importlib.util.spec_from_file_location("bucc_scoring_benchmark", BENCHMARK)
     assert spec is not None and spec.loader is not None

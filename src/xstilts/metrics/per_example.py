@@ -110,10 +110,11 @@ def _tatoeba(corpora: Sequence[RetrievalCorpus], embeddings: Sequence[Any]) -> d
     ids, stats, pred, gold = [], [], [], []
     for c, (corpus, (src, tgt)) in enumerate(zip(corpora, embeddings, strict=True)):
         x, y = _pair(src, tgt)
-        _, nearest = knn(x, y, 1)  # [N, 1]
-        wanted = dict(corpus.gold)
+        # XTREME's direction: each English (target) sentence queries the other language.
+        _, nearest = knn(y, x, 1)  # [N, 1]: source index retrieved for each target
+        wanted = {t: s for s, t in corpus.gold}
         for i, j in enumerate(nearest[:, 0].tolist()):
-            ids.append(corpus.source_ids[i] if corpus.source_ids else f"{c}:{i}")
+            ids.append(corpus.target_ids[i] if corpus.target_ids else f"{c}:{i}")
             pred.append(int(j))
             gold.append(wanted.get(i, -1))
             stats.append(100.0 * (wanted.get(i) == j))

@@ -42,7 +42,9 @@ def _score_corpus(corpus: RetrievalCorpus, emb: Embeddings, spec: TaskSpec) -> d
         pairs, scores = retrieval.mine_bucc_pairs(src, tgt, k=BUCC_NEIGHBOURS)
         result = retrieval.bucc_f1(pairs, scores, set(corpus.gold), threshold=None)
         return {k: float(v) for k, v in result.items()}
-    return {"accuracy": float(retrieval.tatoeba_accuracy(src, tgt))}
+    # XTREME's Tatoeba queries with the English side (``tgt``) against an index of the other
+    # language (``similarity_search(x, y)`` indexes x, searches y): en -> xx, not xx -> en.
+    return {"accuracy": float(retrieval.tatoeba_accuracy(tgt, src))}
 
 
 class RetrievalFormat:
