@@ -46,10 +46,14 @@ def test_xtreme_language_lists(task: str, count: int) -> None:
     assert spec.languages(spec.eval_split) == spec.eval_languages
 
 
+BUMPED = {"tatoeba": "2", "tydiqa": "2"}
+
+
 @pytest.mark.parametrize("name", sorted(EXPECTED_TASKS))
 def test_every_source_names_a_registered_reader(name: str) -> None:
     spec = get_task(name)
-    assert spec.version == "1" and spec.description
+    # A scoring change bumps the version (and so recomputes cached evaluations).
+    assert spec.version == BUMPED.get(name, "1") and spec.description
     assert spec.eval_split in spec.splits and spec.dev_split in spec.splits
     for sources in spec.splits.values():
         for source in sources:

@@ -217,3 +217,17 @@ def test_mlm_auxiliary_trains_and_is_not_saved(
     assert len(calls) == 2 and all(v > 0 for v in calls)  # one MLM loss per micro-batch
     assert set(json.loads((target / "heads.json").read_text())) == {"sst2"}
     assert set(checkpoint.load_heads_state(target)) == {"sst2"}
+
+
+def test_eval_cache_key_follows_the_task_version(monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+
+    from xstilts.tasks import get_task
+    from xstilts.training import evaluate
+
+    settings = evaluate.EvalSettings()
+    before = settings.cache_key("tatoeba")
+    assert settings.cache_key("tatoeba") == before  # stable
+    bumped = dataclasses.replace(get_task("tatoeba"), version="99")
+    monkeypatch.setattr(evaluate, "get_task", lambda name: bumped)
+    assert settings.cache_key("tatoeba") != before  # a scoring change re-evaluates

@@ -22,6 +22,7 @@ from transformers import PreTrainedTokenizerBase
 from xstilts.batch import Feature, pack
 from xstilts.tasks.examples import Example
 from xstilts.tasks.formats import FeaturizeConfig, TaskFormat, get_format
+from xstilts.tasks.registry import get_task
 from xstilts.tasks.spec import TaskSpec, TaskType
 from xstilts.training.batching import make_batches
 
@@ -55,8 +56,10 @@ class EvalSettings:
         """Hash of the settings that can change ``task``'s scores (12 hex chars).
 
         ``max_tokens`` is left out: it only changes batching, not which predictions are made.
+        The task's version is in: a scoring change bumps it, and cached scores are recomputed.
         """
         payload = {
+            "task_version": get_task(task).version,
             "max_eval_examples": self.max_eval_examples,
             "retrieval_pooling": self.retrieval_pooling,
             "retrieval_layer": self.retrieval_layer,

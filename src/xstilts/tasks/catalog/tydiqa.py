@@ -19,7 +19,7 @@ register_task(
     TaskSpec(
         name="tydiqa",
         type=TaskType.EXTRACTIVE_QA,
-        version="1",
+        version="2",  # 2: SQuAD answer normalisation, as XTREME scores it
         splits={
             "train": SplitSource(
                 "squad_json",
