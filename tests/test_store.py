@@ -53,6 +53,17 @@ def test_schema_and_idempotent_upserts(tmp_path: Path) -> None:
     assert conn.execute("SELECT COUNT(*) FROM experiments").fetchone() == (1,)
 
 
+def test_a_new_task_version_replaces_the_old_scores(tmp_path: Path) -> None:
+    spec = _stage("tatoeba", 1)
+    v2 = EvalRecord("tatoeba", "2", "de", "test", "accuracy", 60.0, 300, {})
+    with ResultsStore(tmp_path / "results.sqlite") as store:
+        store.record_metrics(spec.stage_id, 1, [_rec("tatoeba", "de", "accuracy", 90.0)])
+        store.record_metrics(spec.stage_id, 1, [_rec("xnli", "de", "accuracy", 70.0)])
+        store.record_metrics(spec.stage_id, 1, [v2])  # re-scored after a scoring change
+        assert store.task_metrics(spec.stage_id, "tatoeba") == {"de": {"accuracy": 60.0}}
+        assert store.task_versions(["tatoeba", "xnli"]) == {"tatoeba": ["2"], "xnli": ["1"]}
+
+
 # Headline number per XTREME task for the "mnli" row (seed 1): mean 410 / 9.
 FULL = {
     "xnli": [("accuracy", 70.0)], "pawsx": [("accuracy", 80.0)], "udpos": [("f1", 60.0)],

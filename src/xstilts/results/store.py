@@ -151,12 +151,21 @@ class ResultsStore:
         self.conn.commit()
 
     def record_metrics(self, stage_id: str, seed: int, records: Iterable[MetricRecord]) -> int:
-        """Upsert evaluation records of one stage; returns how many were written."""
+        """Upsert evaluation records of one stage; returns how many were written.
+
+        Scores of an older (or other) version of the same task on the same stage are removed:
+        a re-evaluation after a scoring change replaces them, so queries never mix versions.
+        """
         rows = [
             (stage_id, r.task, r.task_version, r.language, r.split, r.metric, float(r.value),
              seed, r.n_examples, json.dumps(r.extra or {}, sort_keys=True, default=str))
             for r in records
         ]  # fmt: skip
+        for task, version in {(r[1], r[2]) for r in rows}:
+            self.conn.execute(
+                "DELETE FROM metrics WHERE stage_id = ? AND task = ? AND task_version != ?",
+                (stage_id, task, version),
+            )
         self.conn.executemany(
             "INSERT INTO metrics VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT "
             "(stage_id, task, task_version, language, split, metric) DO UPDATE SET "
