@@ -80,3 +80,22 @@ def test_results_prints_tables_from_a_store(tmp_path: Path) -> None:
     missing = runner.invoke(app, ["results", str(tmp_path / "nowhere")])
     assert missing.exit_code == 2
     assert "no results store" in missing.stderr
+
+
+def test_progress_bars_show_examples_per_second_and_eta() -> None:
+    import io
+
+    from rich.console import Console
+
+    from xstilts.pipelines.executor import _bars
+    from xstilts.training.loop import Progress
+
+    out = io.StringIO()
+    console = Console(file=out, width=150, force_terminal=False)
+    with _bars(True, 3, console) as bars:
+        bars.steps = bars.progress.add_task("  steps", total=None)
+        bars.on_step(Progress(5, 10, 160, 1234.4, 0.6931, None))
+        task = bars.progress.tasks[-1]
+        assert (task.completed, task.total) == (5, 10)
+        assert "1,234 ex/s" in task.description and "loss 0.693" in task.description
+    assert "eta" in out.getvalue()

@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from xstilts.pipelines import stage
 from xstilts.pipelines.experiment import ExperimentSpec
@@ -100,7 +107,10 @@ class _Bars:
 
     def on_step(self, info: Any) -> None:
         if self.progress is not None and self.steps is not None:
-            self.progress.update(self.steps, completed=info.step, total=info.total_steps)
+            rate = f"  steps ({info.examples_per_second:,.0f} ex/s, loss {info.loss:.3f})"
+            self.progress.update(
+                self.steps, completed=info.step, total=info.total_steps, description=rate
+            )
 
     def done(self) -> None:
         if self.progress is None:
@@ -118,6 +128,7 @@ def _bars(enabled: bool, total: int, console: Console | None) -> Iterator[_Bars]
         return
     columns = (
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TextColumn("eta"), TimeRemainingColumn(),
     )  # fmt: skip
     with Progress(*columns, console=console or Console(stderr=True), transient=False) as prog:
         yield _Bars(prog, total)
