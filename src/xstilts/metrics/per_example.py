@@ -18,6 +18,7 @@ gold answers), the retrieved target index (Tatoeba) or ``"src_id\\ttgt_id"`` lin
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -140,9 +141,15 @@ def _bucc(
         gold_set = {(int(s), int(t)) for s, t in corpus.gold}
         sid = corpus.source_ids or tuple(str(i) for i in range(len(corpus.source)))
         tid = corpus.target_ids or tuple(str(i) for i in range(len(corpus.target)))
+        # Pairs grouped by source once: scanning every pair per source was O(sources x pairs).
+        mine_by: dict[int, set[tuple[int, int]]] = defaultdict(set)
+        ref_by: dict[int, set[tuple[int, int]]] = defaultdict(set)
+        for p in chosen:
+            mine_by[p[0]].add(p)
+        for p in gold_set:
+            ref_by[p[0]].add(p)
         for i in range(len(corpus.source)):
-            mine = {p for p in chosen if p[0] == i}
-            ref = {p for p in gold_set if p[0] == i}
+            mine, ref = mine_by.get(i, set()), ref_by.get(i, set())
             ids.append(sid[i])
             stats.append([len(mine & ref), len(mine), len(ref)])
         pred.extend(f"{sid[s]}\t{tid[t]}" for s, t in sorted(chosen))
