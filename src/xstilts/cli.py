@@ -96,6 +96,10 @@ def run(
     nproc_per_node: Annotated[
         int, typer.Option(help="Processes (GPUs) training each stage together (torchrun).")
     ] = 1,
+    workers: Annotated[
+        int,
+        typer.Option(help="Local executor: stages run at once, in worker processes (CPU: 1/core)."),
+    ] = 1,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
     """Plan, train every stage not yet cached, evaluate, record, and print the results."""
@@ -114,6 +118,12 @@ def run(
             f"--nproc-per-node {nproc_per_node} needs >= 1 and the local executor",
             key="--nproc-per-node",
         )
+    if workers < 1 or (workers > 1 and (executor != "local" or nproc_per_node > 1)):
+        raise ConfigError(
+            f"--workers {workers} needs >= 1, and more than 1 only with the local executor "
+            "and one process per stage",
+            key="--workers",
+        )
     if nproc_per_node > 1 and "WORLD_SIZE" not in os.environ:  # not launched by torchrun yet
         cmd = distributed.relaunch_command(sys.argv[1:], nproc_per_node)
         raise typer.Exit(subprocess.call(cmd))
@@ -127,7 +137,12 @@ def run(
             distributed.follow_plan(exp, the_plan)
             return
         _print_plan(the_plan)
-        if executor == "local":
+        if executor == "local" and workers > 1:
+            from xstilts.pipelines.executor_pool import run_experiment_parallel
+
+            out = run_experiment_parallel(exp, the_plan, workers=workers, progress=progress)
+            out = out.output_dir
+        elif executor == "local":
             from xstilts.pipelines.executor import run_experiment
 
             out = run_experiment(exp, the_plan, progress=progress)

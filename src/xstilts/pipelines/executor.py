@@ -31,6 +31,7 @@ from xstilts.pipelines.locking import partial_dir
 from xstilts.pipelines.plan import Plan, PlannedStage
 from xstilts.results.store import ResultsStore
 from xstilts.training import distributed
+from xstilts.training.threads import resolve_threads, torch_threads
 
 StepCallback = Callable[[Any], None]
 
@@ -57,18 +58,19 @@ def execute_stage(
     spec, out = planned.spec, planned.dir
     trained = not stage.is_complete(out)
     distributed.announce(spec.stage_id, trained)  # a multi-process run: the others train too
-    if trained:
-        parent = stage_dir_of(exp, spec.parent)
-        kwargs = {"progress": on_step} if on_step is not None else {}
-        if on_saved is not None:
-            kwargs["on_saved"] = on_saved
-        metrics = stage.run_stage(spec, out, exp.data_dir, parent, **kwargs)
-    else:
-        path = out / "metrics.json"
-        metrics = json.loads(path.read_text()) if path.is_file() else {}
-    records: list[Any] = []
-    if spec.evaluate:
-        records = list(stage.evaluate_stage(spec, out, exp.data_dir, spec.evaluate, settings))
+    with torch_threads(resolve_threads(spec.train, exp.train)):
+        if trained:
+            parent = stage_dir_of(exp, spec.parent)
+            kwargs = {"progress": on_step} if on_step is not None else {}
+            if on_saved is not None:
+                kwargs["on_saved"] = on_saved
+            metrics = stage.run_stage(spec, out, exp.data_dir, parent, **kwargs)
+        else:
+            path = out / "metrics.json"
+            metrics = json.loads(path.read_text()) if path.is_file() else {}
+        records: list[Any] = []
+        if spec.evaluate:
+            records = list(stage.evaluate_stage(spec, out, exp.data_dir, spec.evaluate, settings))
     return dict(metrics), records, trained
 
 

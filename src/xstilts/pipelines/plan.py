@@ -30,7 +30,7 @@ STAGE_DEFAULTS: dict[str, Any] = {
     "lr": 1e-5, "weight_decay": 0.01, "warmup_ratio": 0.1, "epochs": 2.0, "max_steps": None,
     "batch_size": 32, "max_tokens": None, "grad_accum": 1, "max_grad_norm": 1.0,
     "eval_every": None, "patience": None, "max_train_examples": None, "max_dev_examples": None,
-    "precision": "auto", "compile": False,
+    "precision": "auto", "compile": False, "threads": 1,
 }  # fmt: skip
 FEATURIZE_DEFAULTS: dict[str, Any] = {
     "max_length": 256, "stride": 128, "max_query_length": 64, "n_best": 20,

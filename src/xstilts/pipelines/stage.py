@@ -184,6 +184,8 @@ def _metrics(result: loop.TrainResult | None) -> dict[str, Any]:
         "best_dev_metric": d["best_metric"],
         "best_step": d["best_step"],
         "stopped_early": d["stopped_early"],
+        # Set by the executor (training.threads): recorded because it decides the last bits.
+        "threads": torch.get_num_threads(),
     }
 
 

@@ -61,6 +61,7 @@ _RULES: dict[str, tuple[Check, str]] = {
     "checkpoint_every": (lambda v: v is None or (_is_int(v) and v >= 1), "null or int >= 1"),
     "keep_checkpoints": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     "deterministic": (lambda v: isinstance(v, bool), "true or false"),
+    "threads": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     "max_length": (lambda v: _is_int(v) and v >= 8, "an integer >= 8"),
     "stride": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
     "max_query_length": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),

@@ -37,6 +37,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from xstilts.training.threads import resolve_threads, torch_threads
+
 # Rank 0 evaluates a stage while the others wait in a collective: allow for long evaluations.
 TIMEOUT_ENV = "XSTILTS_DIST_TIMEOUT_S"
 _DEFAULT_TIMEOUT_S = 4 * 3600
@@ -283,7 +285,11 @@ def follow_plan(exp: Any, plan: Any) -> int:
         scratch = tempfile.mkdtemp(prefix=f"xstilts-rank{par.rank}-")
         try:
             parent = exp.stages_dir / planned.spec.parent if planned.spec.parent else None
-            stage.run_stage(planned.spec, Path(scratch) / planned.stage_id, exp.data_dir, parent)
+            # The same thread count as rank 0 (executor.execute_stage), for the same sums.
+            with torch_threads(resolve_threads(planned.spec.train, exp.train)):
+                stage.run_stage(
+                    planned.spec, Path(scratch) / planned.stage_id, exp.data_dir, parent
+                )
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         trained += 1
