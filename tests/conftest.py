@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,3 +20,21 @@ def data_root() -> Path:
             raise RuntimeError(f"shared data not found at {SHARED_DATA} (CI=true: not skipping)")
         pytest.skip(f"shared data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread() -> Iterator[None]:
+    """Each test starts with one torch thread, whatever ``OMP_NUM_THREADS`` says (or not).
+
+    pytest-xdist already runs one worker per core: more threads per worker only oversubscribe
+    the cores (a 2-thread run was ~7x slower than 1-thread on a loaded 2-core machine), and a
+    fixed count keeps float results the same with and without thread variables set.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
