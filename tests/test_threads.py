@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 import torch
-from test_ray_executor import _experiment, _results
 
+from test_ray_executor import _experiment, _results
 from xstilts.errors import ConfigError
 from xstilts.pipelines import executor, stage
 from xstilts.pipelines.executor_pool import run_experiment_parallel
