@@ -96,9 +96,7 @@ def load_tokenizer(name_or_path: str | Path) -> PreTrainedTokenizerBase:
     """Load a real tokenizer (e.g. ``xlm-roberta-base`` or a saved stage directory).
 
     Args:
-        name_or_path: Hub name or local directory, as for ``AutoTokenizer.from_pretrained``,
-            or a ``builtin:`` encoder (its cached conversion holds the tokenizer).
+        name_or_path: Hub name or local directory, as for ``AutoTokenizer.from_pretrained``
+            (a ``builtin:`` encoder is resolved to its folder by the caller).
     """
-    from xstilts.models.builtin import resolve
-
-    return AutoTokenizer.from_pretrained(resolve(str(name_or_path)))
+    return AutoTokenizer.from_pretrained(str(name_or_path))

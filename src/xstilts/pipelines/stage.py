@@ -25,7 +25,7 @@ from transformers import PreTrainedTokenizerBase
 
 from xstilts.errors import CheckpointError, ConfigError, DataError
 from xstilts.fileio import write_json as _write_json
-from xstilts.models import checkpoint
+from xstilts.models import builtin, checkpoint
 from xstilts.models.encoder import load_encoder
 from xstilts.models.heads import PoolingHead
 from xstilts.models.model import XstiltsModel
@@ -196,7 +196,8 @@ def _build_base(spec: StageSpec, data_dir: Path) -> tuple[XstiltsModel, PreTrain
     """A pretrained encoder + its tokenizer, or a tiny random one + a freshly trained tokenizer."""
     enc = dict(spec.encoder)
     if "tiny" not in enc:
-        return XstiltsModel(load_encoder(enc), {}), load_tokenizer(enc["name"])
+        # A built-in encoder's cached conversion holds its tokenizer too.
+        return XstiltsModel(load_encoder(enc), {}), load_tokenizer(builtin.resolve(enc["name"]))
     tok_cfg = dict(enc.get("tokenizer") or {})
     if not tok_cfg.get("train_on"):
         raise ConfigError(
