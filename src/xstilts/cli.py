@@ -258,4 +258,4 @@ def main() -> None:
 
 
 # Commands in their own modules register themselves on `app` when imported (it exists by now).
-from xstilts import cli_demo, cli_report  # noqa: E402, F401
+from xstilts import cli_data, cli_demo, cli_report  # noqa: E402, F401
