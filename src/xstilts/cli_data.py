@@ -72,7 +72,8 @@ def fetch(
             f"{len(failed)} data set(s) failed: "
             + "; ".join(f"{o.source}: {o.message}" for o in failed),
             file=to,
-            hint="rerun the same command: finished downloads are kept and partial ones resume",
+            hint="a network failure: rerun, downloads resume; a checksum mismatch: the upstream "
+            "file changed or the mirror is wrong",
         )
 
 

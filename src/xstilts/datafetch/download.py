@@ -55,10 +55,17 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _open(url: str, start: int, timeout: float) -> http.client.HTTPResponse:
+def _validator_file(part: Path) -> Path:
+    """Where the ETag/Last-Modified of the file being downloaded into ``part`` is kept."""
+    return part.with_name(part.name + ".validator")
+
+
+def _open(url: str, start: int, timeout: float, validator: str) -> http.client.HTTPResponse:
     headers = {"User-Agent": USER_AGENT}
     if start:
         headers["Range"] = f"bytes={start}-"
+        if validator:  # the server sends the whole file (200) if it changed meanwhile
+            headers["If-Range"] = validator
     return urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
 
 
@@ -75,15 +82,20 @@ def _total(resp: http.client.HTTPResponse, start: int) -> int | None:
 def _transfer(url: str, part: Path, timeout: float, progress: ProgressFn | None) -> None:
     """Append the rest of ``url`` to ``part`` (one connection); raises on a dropped link."""
     start = part.stat().st_size if part.exists() else 0
+    vfile = _validator_file(part)
+    validator = vfile.read_text(encoding="utf-8") if start and vfile.is_file() else ""
     try:
-        resp = _open(url, start, timeout)
+        resp = _open(url, start, timeout, validator)
     except urllib.error.HTTPError as exc:
         if exc.code == 416 and start:  # asked past the end: the .part is already whole
             return
         raise
     with resp:
-        if start and resp.status != 206:  # the server ignored Range: start over
+        if start and resp.status != 206:  # Range ignored, or the file changed: start over
             start = 0
+        if not start:
+            fresh = resp.headers.get("ETag") or resp.headers.get("Last-Modified") or ""
+            vfile.write_text(fresh, encoding="utf-8")
         total = _total(resp, start)
         if progress is not None:
             progress(start, total)
@@ -145,6 +157,7 @@ def download(
                     hint="rerun the same command: it resumes from the bytes already fetched",
                 ) from exc
             time.sleep(min(0.2 * 2**attempt, 5.0))
+    _validator_file(part).unlink(missing_ok=True)
     got = sha256_of(part)
     if sha256 is not None and got != sha256:
         part.unlink()
