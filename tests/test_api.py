@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -110,6 +111,15 @@ def test_plan_run_results_report(data_root: Path, tmp_path: Path) -> None:
     }
     for (cond, seed), group in df.groupby(["condition", "seed"]):
         assert set(group["degenerate"]) == {flags[(cond, seed)]}
+    # results.json beside the store: config, versions, the chains' stages, every metric.
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["experiment"] == "api" and doc["config"]["targets"] == ["pawsx"]
+    assert {s["stage_id"] for s in doc["stages"]} == {s.stage_id for s in plan.stages}
+    assert {"xstilts", "torch", "transformers"} <= set(doc["versions"])
+    as_rows = sorted((r["condition"], r["seed"], r["target"], lang, metric, value)
+                     for r in doc["runs"] for lang, ms in r["metrics"].items()
+                     for metric, value in ms.items())  # fmt: skip
+    assert as_rows == sorted(stored)
     # The YAML, the dir and the ExperimentSpec name the same results.
     assert xstilts.results(exp).equals(df)
 

@@ -96,13 +96,17 @@ def run(exp: ExperimentSpec | str | Path | Mapping[str, Any], *, progress: bool 
         progress: Show progress bars.
 
     Returns:
-        The output directory (holding ``results.sqlite``); pass it to :func:`results`.
+        The output directory (holding ``results.sqlite`` and ``results.json``); pass it to
+        :func:`results`.
     """
     from xstilts.pipelines.executor import run_experiment
     from xstilts.pipelines.plan import build_plan
+    from xstilts.reporting.results_json import write_results_json
 
     spec = _experiment(exp)
-    return run_experiment(spec, build_plan(spec), progress=progress)
+    out = run_experiment(spec, build_plan(spec), progress=progress)
+    write_results_json(spec.store_path, spec.stages_dir, spec.name)
+    return out
 
 
 def _store(run: RunLike | Mapping[str, Any]) -> tuple[Path, Path | None]:

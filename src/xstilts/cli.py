@@ -180,6 +180,9 @@ def run(
             out = summary.output_dir
     finally:
         distributed.shutdown()
+    from xstilts.reporting.results_json import write_results_json
+
+    write_results_json(out / "results.sqlite", exp.stages_dir, exp.name)
     _print_results(out / "results.sqlite", None, exp.name)
 
 
