@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 import xstilts
+from xstilts.cli import app
 from xstilts.errors import ConfigError, DataError
 from xstilts.reporting.collect import load_experiment_data
 
@@ -122,6 +124,19 @@ def test_plan_run_results_report(data_root: Path, tmp_path: Path) -> None:
     assert as_rows == sorted(stored)
     # The YAML, the dir and the ExperimentSpec name the same results.
     assert xstilts.results(exp).equals(df)
+
+    # A chain's last stage exported for transformers (by chain label, ASCII arrow accepted).
+    cli = CliRunner()
+    exported = cli.invoke(app, ["export", str(out), "--format", "hf", "--chain", "sst2->pawsx",
+                                "--head", "pawsx"])  # fmt: skip
+    assert exported.exit_code == 0, exported.output
+    target = next(c.target_stage_id for c in plan.chains if c.label == "sst2→pawsx")
+    folder = out / "export-hf" / f"{target}-pawsx"
+    assert json.loads((folder / "xstilts_export.json").read_text())["stage_id"] == target
+    unknown = cli.invoke(app, ["export", str(out), "--format", "hf", "--chain", "mnli→pawsx"])
+    assert (
+        unknown.exit_code == 2 and "chains: " in unknown.output and "sst2→pawsx" in unknown.output
+    )
 
     html = xstilts.report(out, n_boot=100, plots=False)
     assert html == out / "report" / "report.html" and html.stat().st_size > 1000
