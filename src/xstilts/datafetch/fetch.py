@@ -73,10 +73,15 @@ def read_manifest(data_dir: Path) -> dict[str, Any]:
     if not path.is_file():
         return {"sources": {}}
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        manifest = json.loads(path.read_text(encoding="utf-8"))
     except ValueError as exc:
         raise DataError(f"fetch manifest is not valid JSON: {exc}", file=path,
                         hint="delete it and fetch again") from exc  # fmt: skip
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("sources", {}), dict):
+        raise DataError("fetch manifest is not a JSON object with 'sources'", file=path,
+                        hint="delete it and fetch again")  # fmt: skip
+    manifest.setdefault("sources", {})
+    return manifest
 
 
 def _still_installed(data_dir: Path, entry: dict[str, Any], langs: list[str]) -> bool:
