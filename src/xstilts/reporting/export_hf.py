@@ -165,19 +165,24 @@ def _hf_output(folder: Path, head_type: TaskType | None, batch: PackedBatch) -> 
         raise CheckpointError(
             "the exported tokenizer gives other ids than the stage's", file=folder
         )
+    auto = {
+        None: AutoModel,
+        TaskType.CLASSIFICATION: AutoModelForSequenceClassification,
+        TaskType.TAGGING: AutoModelForTokenClassification,
+        TaskType.EXTRACTIVE_QA: AutoModelForQuestionAnswering,
+    }[head_type]
+    extra = {"add_pooling_layer": False} if head_type is None else {}
+    # safetensors only, as everywhere in xstilts: a pickle could run code when loaded.
+    hf = auto.from_pretrained(str(folder), use_safetensors=True, **extra).eval()
     with torch.no_grad():
-        if head_type is None:
-            hf = AutoModel.from_pretrained(str(folder), add_pooling_layer=False).eval()
-            return hf(**enc).last_hidden_state[mask]  # [N, H]
-        if head_type is TaskType.CLASSIFICATION:
-            hf = AutoModelForSequenceClassification.from_pretrained(str(folder)).eval()
-            return hf(**enc).logits  # [B, C]
-        if head_type is TaskType.TAGGING:
-            hf = AutoModelForTokenClassification.from_pretrained(str(folder)).eval()
-            return hf(**enc).logits[mask]  # [N, C]
-        hf = AutoModelForQuestionAnswering.from_pretrained(str(folder)).eval()
         out = hf(**enc)
-        return torch.stack([out.start_logits, out.end_logits], -1)[mask]  # [N, 2]
+    if head_type is None:
+        return out.last_hidden_state[mask]  # [N, H]
+    if head_type is TaskType.CLASSIFICATION:
+        return out.logits  # [B, C]
+    if head_type is TaskType.TAGGING:
+        return out.logits[mask]  # [N, C]
+    return torch.stack([out.start_logits, out.end_logits], -1)[mask]  # [N, 2]
 
 
 def export_hf(stage_dir: Path, out: Path, head: str | None = None) -> dict[str, Any]:
