@@ -17,9 +17,28 @@ from rich.console import Console
 from xstilts.errors import XstiltsError
 
 F = TypeVar("F", bound=Callable[..., Any])
+EXAMPLES = """Examples:
+
+  xstilts tasks                                   what is on disk (default data dir)
+
+  xstilts plan configs/demo.yaml                  stage DAG and cache, nothing trained
+
+  xstilts run configs/demo.yaml seeds=[1,2] train.lr=2e-5
+
+  xstilts results runs/demo                       per-language tables + XTREME table
+
+  xstilts report runs/demo                        HTML/Markdown report with significance
+
+  xstilts export runs/demo --format hf --chain 'mnli→pawsx' --head pawsx
+
+  xstilts data fetch xnli pawsx --to data/        official sources, checksummed
+
+  xstilts data check data/ --experiment configs/demo.yaml
+"""
 app = typer.Typer(
     name="xstilts",
     help="Intermediate-task training chains for zero-shot cross-lingual transfer (XTREME).",
+    epilog=EXAMPLES,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -40,6 +59,29 @@ DataDirOpt = Annotated[
     Path | None,
     typer.Option(help="Data root (default: $XSTILTS_DATA_DIR, else ../shared/data)."),
 ]
+
+
+def _print_version(value: bool) -> None:
+    """``--version``: xstilts and the versions of the stack it runs on (nothing heavy imported)."""
+    if value:
+        from xstilts.results.store import versions
+
+        v = versions()
+        typer.echo(f"xstilts {v['xstilts']} (torch {v['torch']}, transformers "
+                   f"{v['transformers']}, python {v['python']})")  # fmt: skip
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print versions and exit."
+        ),
+    ] = False,
+) -> None:
+    """Intermediate-task training chains for zero-shot cross-lingual transfer (XTREME)."""
 
 
 def guarded(func: F) -> F:
@@ -153,6 +195,9 @@ def run(
             out = summary.output_dir
     finally:
         distributed.shutdown()
+    from xstilts.reporting.results_json import write_results_json
+
+    write_results_json(out / "results.sqlite", exp.stages_dir, exp.name)
     _print_results(out / "results.sqlite", None, exp.name)
 
 
@@ -231,4 +276,4 @@ def main() -> None:
 
 
 # Commands in their own modules register themselves on `app` when imported (it exists by now).
-from xstilts import cli_demo, cli_report  # noqa: E402, F401
+from xstilts import cli_data, cli_demo, cli_report  # noqa: E402, F401

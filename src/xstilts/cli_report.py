@@ -75,23 +75,41 @@ def report(
     console.print(f"wrote {len(files)} files; open {target / 'report.html'}", markup=False)
 
 
-@app.command()
+@app.command(
+    epilog="Examples:  xstilts export runs/demo  |  xstilts export runs/demo --format hf "
+    "--chain 'mnli→pawsx' --seed 1 --head pawsx  |  xstilts export runs/demo --format hf "
+    "--stage 3f2a9c"
+)
 @guarded
 def export(
     path: PathArg,
-    format: Annotated[str, typer.Option("--format", help="Only 'xtreme'.")] = "xtreme",
+    format: Annotated[
+        str, typer.Option("--format", help="xtreme (predictions) or hf (a stage's model).")
+    ] = "xtreme",
     out: Annotated[
-        Path | None, typer.Option(help="Output dir (default: <dir>/export-xtreme).")
+        Path | None,
+        typer.Option(help="Output dir (default: <dir>/export-xtreme or <dir>/export-hf/<stage>)."),
     ] = None,
     stages_dir: StagesOpt = None,
     experiment: ExperimentOpt = None,
+    stage: Annotated[str | None, typer.Option(help="hf: stage id (or a unique prefix).")] = None,
+    chain: Annotated[
+        str | None, typer.Option(help="hf: a chain label, e.g. 'mnli→pawsx' (its last stage).")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="hf: the chain's seed.")] = None,
+    head: Annotated[
+        str | None, typer.Option(help="hf: also export this head as AutoModelFor... .")
+    ] = None,
 ) -> None:
-    """Predictions in the folder layout and formats of XTREME's evaluate.py (plus gold files)."""
+    """Predictions in XTREME's evaluate.py layout, or one stage as a Hugging Face model folder."""
+    if format == "hf":
+        _export_hf(path, out, stages_dir, experiment, stage, chain, seed, head)
+        return
     from xstilts.reporting.collect import load_experiment_data
     from xstilts.reporting.export import export_xtreme
 
     if format != "xtreme":
-        raise ConfigError(f"unknown export format {format!r}", key="--format", hint="xtreme")
+        raise ConfigError(f"unknown export format {format!r}", key="--format", hint="xtreme or hf")
     db, stages, out_dir, _ = resolve(path, stages_dir)
     target = out or out_dir / "export-xtreme"
     manifest = export_xtreme(load_experiment_data(db, stages, experiment), target)
@@ -101,5 +119,41 @@ def export(
     console.print(
         f"wrote {n} prediction files in {len(manifest['submissions'])} submission folders "
         f"under {target}",
+        markup=False,
+    )
+
+
+def _export_hf(
+    path: Path,
+    out: Path | None,
+    stages_dir: Path | None,
+    experiment: str | None,
+    stage: str | None,
+    chain: str | None,
+    seed: int | None,
+    head: str | None,
+) -> None:
+    """``export --format hf``: pick the stage (``--stage`` or ``--chain``), write, verify."""
+    from xstilts.reporting.export_hf import chain_stage, export_hf, find_stage
+
+    if (stage is None) == (chain is None):
+        raise ConfigError(
+            "--format hf needs exactly one of --stage or --chain",
+            key="--stage",
+            hint="stage ids: `xstilts plan EXP`; chains: `xstilts results DIR`",
+        )
+    db, stages, out_dir, _ = resolve(path, stages_dir)
+    stages = stages or out_dir / "stages"
+    if stage is not None:
+        stage_dir = find_stage(stages, stage)
+    else:
+        stage_dir = chain_stage(db, stages, chain or "", seed, experiment)
+    name = stage_dir.name + (f"-{head}" if head else "")
+    target = out or out_dir / "export-hf" / name
+    manifest = export_hf(stage_dir, target, head)
+    console.print(
+        f"wrote {manifest['class']} ({manifest['label']}, stage {manifest['stage_id']}) to "
+        f"{target}; verified: max |diff| {manifest['max_abs_diff']:.2g} vs xstilts; load with "
+        f"{manifest['load']}",
         markup=False,
     )
