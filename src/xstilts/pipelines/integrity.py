@@ -10,8 +10,8 @@ its own cache.
 
 A stage written before hashes were recorded (``COMPLETE`` holds only its id) is refused too,
 with the same rebuild hint: its files cannot be checked, and the standard is that nothing
-cached is used without checking it is what it claims to be. Stages are deterministic functions
-of their spec, so a rebuild gives the stage it should have been.
+cached is used without checking it is what it claims to be. A rebuild retrains the stage from
+its spec and its (verified) parent.
 
 Hashing streams (hashlib) at roughly disk speed; a stage is hashed at most once per process
 while its files keep the same inode, size, mtime and ctime (a parent of many children, or a

@@ -161,7 +161,10 @@ class ResultsStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise disk_error(self.path.parent, exc) from exc
-        self.conn = sqlite3.connect(self.path)
+        try:
+            self.conn = sqlite3.connect(self.path)
+        except sqlite3.Error as exc:  # a folder in its place, an unreadable file
+            raise store_error(self.path, exc) from exc
         try:
             self.conn.executescript(SCHEMA)
             problems = [row[0] for row in self.conn.execute("PRAGMA quick_check(5)")]
