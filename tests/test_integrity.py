@@ -210,3 +210,48 @@ def test_a_corrupt_unpublished_stage_is_rebuilt_not_published(
         built["base"] / "encoder.safetensors"
     ).read_bytes()
     integrity.verify_stage(out)
+
+
+def test_the_cli_names_a_corrupt_parent_in_one_line_and_its_hint_works(
+    data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from xstilts.cli import app
+
+    raw = {
+        "name": "integrity", "data_dir": str(data_root), "output_dir": str(tmp_path / "out"),
+        "encoder": {**TINY, "tokenizer": {"train_on": ["pawsx"], "max_lines": 60,
+                                           "vocab_size": 300}},
+        "seeds": [1], "intermediate": ["none"], "targets": ["pawsx"],
+        "train": {"lr": 1e-3, "max_steps": 1, "batch_size": 4, "max_train_examples": 8,
+                  "max_dev_examples": 4, "max_length": 32, "precision": "fp32"},
+        "evaluation": {"max_eval_examples": 4, "languages": {"pawsx": ["en"]}},
+    }  # fmt: skip
+    config = tmp_path / "exp.yaml"
+    config.write_text(json.dumps(raw))  # JSON is YAML
+    runner = CliRunner()
+    first = runner.invoke(app, ["run", str(config), "--no-progress"])
+    assert first.exit_code == 0, first.output
+    stages = tmp_path / "out" / "stages"
+    base = next(d for d in stages.iterdir() if (d / "spec.json").is_file()
+                and json.loads((d / "spec.json").read_text())["kind"] == "base")  # fmt: skip
+    _flip_weight_bit(base / "encoder.safetensors")
+    integrity._verified.clear()  # as in a new process: the corruption happened between runs
+    # A new target trains on top of the corrupt base: refused before any training.
+    more = [str(config), "targets=[pawsx,xnli]", "evaluation.languages.xnli=[en]", "--no-progress"]
+    with monkeypatch.context() as mp:
+        mp.setattr(loop, "train", _no_training)
+        result = runner.invoke(app, ["run", *more])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    lines = result.stderr.strip().splitlines()
+    assert lines == [
+        f"error: {base / 'encoder.safetensors'}: stage base [{base.name}] is corrupt: "
+        "encoder.safetensors does not match the sha256 recorded when the stage was published "
+        f"(rebuild it: delete {base} (rm -r) and run the experiment again; only that stage is "
+        "rebuilt)"
+    ]
+    shutil.rmtree(base)  # what the message says
+    again = runner.invoke(app, ["run", *more])
+    assert again.exit_code == 0, again.output
+    integrity.verify_stage(base)

@@ -101,7 +101,7 @@ def _label_of(stage_dir: Path, manifest: Any) -> str:
 def _rebuild_hint(stage_dir: Path) -> str:
     return (
         f"rebuild it: delete {stage_dir} (rm -r) and run the experiment again; only that "
-        "stage is retrained, from its parent"
+        "stage is rebuilt"
     )
 
 
