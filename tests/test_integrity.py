@@ -143,11 +143,17 @@ def test_evaluating_a_corrupt_stage_names_the_stage_and_file(
     assert f"delete {child}" in str(err.value)
 
 
+@pytest.mark.parametrize("marker", ["old", "weights-left-out"])
 def test_a_stage_without_recorded_hashes_is_refused_with_the_rebuild_hint(
-    built: dict[str, Path], tmp_path: Path
+    built: dict[str, Path], tmp_path: Path, marker: str
 ) -> None:
     child = _copy(built["child"], tmp_path)
-    (child / "COMPLETE").write_text(json.dumps(child.name))  # the marker of earlier xstilts
+    if marker == "old":
+        (child / "COMPLETE").write_text(json.dumps(child.name))  # the marker of earlier xstilts
+    else:  # an edited marker that no longer covers the encoder's weights
+        manifest = json.loads((child / "COMPLETE").read_text())
+        del manifest["files"]["encoder.safetensors"]
+        (child / "COMPLETE").write_text(json.dumps(manifest))
     with pytest.raises(CheckpointError) as err:
         stage.load_stage_model(child)
     text = str(err.value)

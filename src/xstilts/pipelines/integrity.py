@@ -29,9 +29,12 @@ from typing import Any
 
 from xstilts.errors import CheckpointError
 from xstilts.fileio import sha256_file, write_json
+from xstilts.models.checkpoint import ENCODER_CONFIG, ENCODER_WEIGHTS, HEADS_WEIGHTS
 
 COMPLETE = "COMPLETE"
 MANIFEST_FORMAT = 1
+# Every stage has these: a manifest without them (edited, damaged) verifies nothing that matters.
+REQUIRED = (ENCODER_WEIGHTS, ENCODER_CONFIG, HEADS_WEIGHTS)
 # Signatures (per file: name, device, inode, size, mtime, ctime) of stages verified by this
 # process: a hit means the very same, unmodified files were hashed and matched before.
 _verified: set[tuple[Any, ...]] = set()
@@ -117,9 +120,7 @@ def _read_manifest(stage_dir: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         manifest = None
     files = manifest.get("files") if isinstance(manifest, dict) else None
-    if not isinstance(files, dict) or not all(
-        isinstance(v, dict) and isinstance(v.get("sha256"), str) for v in files.values()
-    ):
+    if not _well_formed(files):
         raise CheckpointError(
             f"stage {_label_of(stage_dir, manifest)} records no content hashes (made by an "
             "older xstilts, or its COMPLETE marker is damaged): its files cannot be verified",
@@ -127,6 +128,20 @@ def _read_manifest(stage_dir: Path) -> dict[str, Any]:
             hint=_rebuild_hint(stage_dir),
         )
     return manifest
+
+
+def _well_formed(files: Any) -> bool:
+    """A mapping of stage-relative names (nothing outside the stage) to sha256 entries that
+    covers the weights."""
+    if not isinstance(files, dict) or not all(name in files for name in REQUIRED):
+        return False
+    for name, entry in files.items():
+        rel = Path(name)
+        if rel.is_absolute() or ".." in rel.parts:
+            return False
+        if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str):
+            return False
+    return True
 
 
 def _mismatch(path: Path, recorded: dict[str, Any]) -> str | None:
