@@ -9,6 +9,7 @@ module at call time so tests can count or replace it.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
@@ -25,15 +26,17 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from xstilts.fileio import ensure_writable_dir
 from xstilts.pipelines import stage
 from xstilts.pipelines.experiment import ExperimentSpec
-from xstilts.pipelines.locking import partial_dir
+from xstilts.pipelines.locking import StageBusyError, partial_dir
 from xstilts.pipelines.plan import Plan, PlannedStage
 from xstilts.results.store import ResultsStore
 from xstilts.training import distributed
 from xstilts.training.threads import resolve_threads, torch_threads
 
 StepCallback = Callable[[Any], None]
+_log = logging.getLogger(__name__)
 
 
 def stage_dir_of(exp: ExperimentSpec, stage_id: str | None) -> Path | None:
@@ -80,6 +83,22 @@ def failure_info(exc: BaseException) -> dict[str, Any]:
     if getattr(exc, "step", None) is not None:
         info["failed_step"] = exc.step  # type: ignore[attr-defined]
     return info
+
+
+def record_failure(store: ResultsStore, planned: PlannedStage, exc: BaseException) -> None:
+    """Mark the stage ``failed`` in the store; never raises, so ``exc`` is what the user sees.
+
+    A lost race for the stage's lock (:class:`StageBusyError`) records nothing: the stage is
+    the other run's, which may well complete it.
+    """
+    if isinstance(exc, StageBusyError):
+        return
+    try:
+        store.record_stage(planned.spec, "failed", failure_info(exc))
+    except Exception as record_exc:  # a full disk or a damaged store must not mask the cause
+        note = f"the failure could not be recorded in {store.path}: {record_exc}"
+        exc.add_note(note)
+        _log.warning(note)
 
 
 def record_stage(
@@ -158,7 +177,7 @@ def run_experiment(
         XstiltsError: from a stage; the failing stage is recorded with status ``failed``.
     """
     settings = exp.eval_settings()
-    exp.stages_dir.mkdir(parents=True, exist_ok=True)
+    ensure_writable_dir(exp.stages_dir)  # a read-only output folder: now, not after training
     with ResultsStore(exp.store_path) as store:
         store.record_experiment(exp.name, exp.source)
         store.replace_runs(exp.name, plan.chains)
@@ -170,7 +189,7 @@ def run_experiment(
                 try:
                     metrics, records, _ = execute_stage(planned, exp, settings, bars.on_step, saved)
                 except BaseException as exc:
-                    store.record_stage(planned.spec, "failed", failure_info(exc))
+                    record_failure(store, planned, exc)
                     raise
                 record_stage(store, planned, metrics, records)
                 bars.done()

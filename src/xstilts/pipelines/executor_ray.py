@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import socket
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -28,15 +29,19 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from xstilts.errors import ConfigError, XstiltsError
+from xstilts.fileio import ensure_writable_dir
 from xstilts.pipelines import stage
 from xstilts.pipelines.executor import execute_stage, record_stage
 from xstilts.pipelines.experiment import ExperimentSpec
+from xstilts.pipelines.locking import StageBusyError
 from xstilts.pipelines.plan import Plan, PlannedStage
 from xstilts.results.store import ResultsStore
 
 # Test hook: comma-separated stage-id prefixes whose tasks raise inside their Ray worker, to
 # exercise failure handling on a real cluster without corrupting data.
 FAIL_STAGES_ENV = "XSTILTS_FAIL_STAGES"
+# ray.init retries an unreachable cluster for ever; a TCP connect answers in well under 30 s.
+PROBE_TIMEOUT_S = 5.0
 
 
 @dataclass
@@ -44,7 +49,7 @@ class StageOutcome:
     """What a stage task returns to the driver (picklable, small)."""
 
     stage_id: str
-    status: str  # "complete", "failed" or "blocked"
+    status: str  # "complete", "failed", "blocked" or "busy" (another run holds its lock)
     trained: bool = False
     metrics: dict[str, Any] = field(default_factory=dict)
     records: list[Any] = field(default_factory=list)
@@ -116,13 +121,64 @@ def _stage_task(
             raise RuntimeError(f"failure injected by ${FAIL_STAGES_ENV}")
         metrics, records, trained = execute_stage(planned, exp, settings)
     except Exception as exc:
+        status = "busy" if isinstance(exc, StageBusyError) else "failed"
         return StageOutcome(
-            spec.stage_id, "failed", error=_describe(exc), traceback=traceback.format_exc(),
+            spec.stage_id, status, error=_describe(exc), traceback=traceback.format_exc(),
             seconds=time.perf_counter() - start,
         )  # fmt: skip
     return StageOutcome(
         spec.stage_id, "complete", trained, metrics, records, seconds=time.perf_counter() - start
     )
+
+
+def _bootstrap_address(ray: Any, address: str) -> str:
+    """``HOST:PORT`` that ``ray.init(address=...)`` will dial (``auto`` resolved as Ray does).
+
+    Raises:
+        ConfigError: when Ray finds no cluster for ``auto`` or cannot parse the address.
+    """
+    if address.startswith("ray://"):  # Ray Client: the client server's own host and port
+        return address.removeprefix("ray://")
+    try:
+        # Ray's own resolution (RAY_ADDRESS, ``auto``, localhost -> node IP): probe what it dials.
+        canonical = ray._private.services.canonicalize_bootstrap_address(address)
+    except AttributeError:  # private API moved: probe the address as given
+        return address
+    except (ConnectionError, ValueError) as exc:
+        raise _join_error(address, _describe(exc)) from exc
+    return canonical or address
+
+
+def _join_error(address: str, why: str) -> ConfigError:
+    return ConfigError(
+        f"cannot join the Ray cluster at {address!r}: {why}",
+        key="--ray-address",
+        hint="start it with `ray start --head`, or leave --ray-address out for a local Ray",
+    )
+
+
+def probe_address(ray: Any, address: str, timeout: float = PROBE_TIMEOUT_S) -> None:
+    """Fail fast when nothing accepts a TCP connection at the cluster's address.
+
+    ``ray.init`` retries an unreachable GCS for ever (closed port, firewalled host); one TCP
+    connect with a timeout turns that into an error within seconds. A reachable port that is
+    not a Ray GCS still reaches ``ray.init`` and its own errors.
+
+    Raises:
+        ConfigError: naming the address (key ``--ray-address``) and how to start a cluster.
+    """
+    target = _bootstrap_address(ray, address)
+    host, sep, port = target.rpartition(":")
+    if not sep or not port.isdigit():
+        raise _join_error(address, f"{target!r} is not HOST:PORT")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        dialled = "" if target == address.removeprefix("ray://") else f" (Ray dials {target})"
+        why = f"cannot connect{dialled}: {reason}"
+        raise _join_error(address, why) from exc
 
 
 def connect(ray: Any, address: str | None, num_cpus: int | None = None) -> bool:
@@ -135,14 +191,11 @@ def connect(ray: Any, address: str | None, num_cpus: int | None = None) -> bool:
     if ray.is_initialized():
         return False
     if address:
+        probe_address(ray, address)
         try:
             ray.init(address=address, log_to_driver=True)
         except (ConnectionError, RuntimeError, ValueError) as exc:
-            raise ConfigError(
-                f"cannot join the Ray cluster at {address!r}: {_describe(exc)}",
-                key="--ray-address",
-                hint="start it with `ray start --head`, or leave --ray-address out for a local Ray",
-            ) from exc
+            raise _join_error(address, _describe(exc)) from exc
     else:
         # "local" always starts a fresh instance, never silently joins an unrelated one.
         ray.init(address="local", num_cpus=num_cpus, include_dashboard=False)
@@ -190,8 +243,9 @@ def _record(
     if out.status == "complete":
         record_stage(store, planned, out.metrics, out.records)
         (summary.trained if out.trained else summary.cached).append(sid)
-    elif out.status == "failed":
-        store.record_stage(planned.spec, "failed", {"error": out.error})
+    elif out.status in ("failed", "busy"):
+        if out.status == "failed":  # a busy stage is the other run's: not a failure to record
+            store.record_stage(planned.spec, "failed", {"error": out.error})
         summary.failed[sid] = out.error or "unknown error"
         if out.traceback:
             logs.mkdir(parents=True, exist_ok=True)
@@ -249,7 +303,7 @@ def run_experiment_ray(
     try:
         if gpus_per_stage is None:
             gpus_per_stage = 1.0 if ray.cluster_resources().get("GPU", 0) >= 1 else 0.0
-        exp.stages_dir.mkdir(parents=True, exist_ok=True)
+        ensure_writable_dir(exp.stages_dir)  # a read-only output folder: now, not after training
         refs = _submit(ray, exp, plan, cpus_per_stage, gpus_per_stage)
         summary = _collect(ray, exp, plan, refs, progress, console)
     finally:

@@ -21,7 +21,15 @@ from pathlib import Path
 from types import TracebackType
 
 from xstilts.errors import CheckpointError
-from xstilts.fileio import fsync_dir
+from xstilts.fileio import disk_error, fsync_dir, storage_errors
+
+
+class StageBusyError(CheckpointError):
+    """Another live process holds the stage's lock: this run lost the race for it.
+
+    The stage is the winner's: the losing run must not record it as failed (the executor
+    records every other error as a failure of the stage).
+    """
 
 
 def partial_dir(stage_dir: Path) -> Path:
@@ -33,7 +41,8 @@ class StageLock:
     """Exclusive, non-blocking lock on one stage (a context manager).
 
     Raises:
-        CheckpointError: on entry, when another live process holds the lock (its pid named).
+        StageBusyError: on entry, when another live process holds the lock (its pid named).
+        CheckpointError: when the lock file cannot be created (read-only or full disk).
     """
 
     def __init__(self, stage_dir: Path) -> None:
@@ -41,22 +50,32 @@ class StageLock:
         self._fd: int | None = None
 
     def __enter__(self) -> StageLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        with storage_errors(self.path):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
             owner = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
             os.close(fd)
             if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                raise
-            raise CheckpointError(
+                raise CheckpointError(
+                    f"cannot lock the stage: {exc.strerror}",
+                    file=self.path,
+                    hint="the cache folder's file system must support flock (local disk or NFSv4)",
+                ) from exc
+            raise StageBusyError(
                 f"stage is already being run by process {owner}",
                 file=self.path,
                 hint="wait for that run to finish (the lock is released when it exits)",
             ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        except OSError as exc:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+            raise disk_error(self.path, exc) from exc
         self._fd = fd
         return self
 
@@ -78,9 +97,14 @@ def publish(final: Path, stage_dir: Path) -> None:
     """Rename the assembled ``final`` dir to ``stage_dir`` and drop the partial directory.
 
     A non-complete ``stage_dir`` (an older, broken layout) is replaced.
+
+    Raises:
+        CheckpointError: naming the folder when the rename fails (``final`` is then kept, and
+            the next run publishes it without training).
     """
-    if stage_dir.exists():
-        shutil.rmtree(stage_dir)
-    os.replace(final, stage_dir)
-    fsync_dir(stage_dir.parent)
+    with storage_errors(stage_dir):
+        if stage_dir.exists():
+            shutil.rmtree(stage_dir)
+        os.replace(final, stage_dir)
+        fsync_dir(stage_dir.parent)
     shutil.rmtree(partial_dir(stage_dir), ignore_errors=True)

@@ -24,12 +24,14 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 from xstilts.errors import CheckpointError, ConfigError, DataError
+from xstilts.fileio import storage_errors
 from xstilts.fileio import write_json as _write_json
 from xstilts.models import builtin, checkpoint
 from xstilts.models.encoder import load_encoder
 from xstilts.models.heads import PoolingHead
 from xstilts.models.model import XstiltsModel
 from xstilts.models.tokenizer import load_tokenizer, train_tokenizer
+from xstilts.pipelines import integrity
 from xstilts.pipelines.locking import StageLock, partial_dir, publish
 from xstilts.pipelines.stage_spec import StageSpec
 from xstilts.tasks import get_task
@@ -82,8 +84,8 @@ def run_stage(
         The stage's metrics (also written as ``metrics.json``).
 
     Raises:
-        CheckpointError: wrong directory name, an incomplete parent, or another process
-            running the same stage.
+        CheckpointError: wrong directory name, an incomplete or corrupt parent, another
+            process running the same stage, or a storage fault (full disk, read-only folder).
     """
     stage_dir = Path(stage_dir)
     if spec.kind not in ("base", "train"):
@@ -101,14 +103,15 @@ def run_stage(
             return json.loads((stage_dir / "metrics.json").read_text())
         work = partial_dir(stage_dir)
         final = work / "final"
-        if is_complete(final):  # killed after the save, before publishing: only that is left
+        if is_complete(final) and integrity.is_intact(final):  # saved, killed before publishing
             metrics = json.loads((final / "metrics.json").read_text())
         else:
             shutil.rmtree(final, ignore_errors=True)
-            final.mkdir(parents=True)
-            metrics = _build_and_train(spec, final, Path(data_dir), parent_dir,
-                                       device or default_device(), progress)  # fmt: skip
-            _write_json(final / COMPLETE, spec.stage_id)
+            with storage_errors(final):  # tokenizer files, checkpoints: not via atomic_write
+                final.mkdir(parents=True)
+                metrics = _build_and_train(spec, final, Path(data_dir), parent_dir,
+                                           device or default_device(), progress)  # fmt: skip
+            integrity.write_manifest(final, spec.stage_id, spec.label)  # COMPLETE, with hashes
         kill_hook("save:store")
         if on_saved is not None:
             on_saved(metrics)
@@ -218,9 +221,11 @@ def load_stage_model(
 
     Returns:
         ``(model, tokenizer, heads_info)``; ``heads_info`` is empty when heads are dropped.
+
+    Raises:
+        CheckpointError: an incomplete stage, or a file that differs from its recorded sha256.
     """
-    if not is_complete(stage_dir):
-        raise CheckpointError("stage is missing or incomplete (no COMPLETE marker)", file=stage_dir)
+    integrity.verify_stage(stage_dir)  # a parent or an evaluated stage is never used unverified
     tokenizer = load_tokenizer(stage_dir / "tokenizer")
     model = XstiltsModel(checkpoint.load_encoder_from_dir(stage_dir), {})
     info: dict[str, dict[str, Any]] = {}

@@ -3,22 +3,31 @@
 Only the driver writes it (executors hand results back). Every table has a natural unique key
 and writes are upserts, so recording the same stage or metric twice changes nothing and a
 re-evaluation replaces the old value.
+
+The store is derived data: stage directories (weights, ``metrics.json``, cached evaluations)
+are the source of truth, and running an experiment again records every finished stage anew
+without training. So a store that is not a database, is damaged (checked with SQLite's
+``quick_check`` on every open) or cannot be written is one :class:`CheckpointError` naming the
+file and saying exactly that, never an ``sqlite3`` traceback.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import platform
 import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import xstilts
+from xstilts.errors import CheckpointError
+from xstilts.fileio import disk_error
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS experiments (
@@ -91,14 +100,79 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+def store_error(path: Path, exc: sqlite3.Error) -> CheckpointError:
+    """One error naming the database and what to do, by SQLite's error code."""
+    code = getattr(exc, "sqlite_errorname", None) or "SQLITE_CORRUPT"  # quick_check's findings
+    rerun = "run the experiment(s) again: nothing is retrained, scores are re-read from the stages"
+    if code.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
+        return CheckpointError(
+            f"results store is damaged or not an SQLite database ({exc})",
+            file=path,
+            hint=f"move it aside (mv {path} {path}.bad) and {rerun}",
+        )
+    if code.startswith("SQLITE_FULL"):
+        return CheckpointError(
+            "no space left on device while writing the results store",
+            file=path,
+            hint=f"free disk space and {rerun}",
+        )
+    if code.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM", "SQLITE_AUTH")):
+        return CheckpointError(
+            f"cannot open or write the results store ({exc})",
+            file=path,
+            hint="make it and its folder writable, or set output_dir to a writable folder",
+        )
+    if code.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+        return CheckpointError(
+            f"results store is locked by another process ({exc})",
+            file=path,
+            hint="wait for the other run to finish, then run again",
+        )
+    return CheckpointError(f"results store error ({code}: {exc})", file=path, hint=rerun)
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _guarded(method: _F) -> _F:
+    """Turn an ``sqlite3.Error`` inside ``method`` into :func:`store_error`."""
+
+    @functools.wraps(method)
+    def wrapper(self: ResultsStore, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as exc:
+            raise store_error(self.path, exc) from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
 class ResultsStore:
-    """A connection to one results database (created with its schema on first open)."""
+    """A connection to one results database (created with its schema on first open).
+
+    Raises:
+        CheckpointError: on open, for a damaged or non-SQLite file, or one that cannot be
+            opened or written; from any method, for a write that fails (a full disk).
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.conn = sqlite3.connect(self.path)
-        self.conn.executescript(SCHEMA)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise disk_error(self.path.parent, exc) from exc
+        try:
+            self.conn = sqlite3.connect(self.path)
+        except sqlite3.Error as exc:  # a folder in its place, an unreadable file
+            raise store_error(self.path, exc) from exc
+        try:
+            self.conn.executescript(SCHEMA)
+            problems = [row[0] for row in self.conn.execute("PRAGMA quick_check(5)")]
+            if problems != ["ok"]:
+                raise sqlite3.DatabaseError("; ".join(problems))
+        except sqlite3.Error as exc:
+            self.conn.close()
+            raise store_error(self.path, exc) from exc
 
     def __enter__(self) -> ResultsStore:
         return self
@@ -109,15 +183,25 @@ class ResultsStore:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.close()
+        if exc is None:
+            self.close()
+            return
+        try:
+            self.close()
+        except CheckpointError as close_exc:  # the error already raised is the one to report
+            exc.add_note(f"(closing the results store also failed: {close_exc})")
 
+    @_guarded
     def close(self) -> None:
         """Commit and close."""
-        self.conn.commit()
-        self.conn.close()
+        try:
+            self.conn.commit()
+        finally:
+            self.conn.close()
 
     # ------------------------------------------------------------------ writes
 
+    @_guarded
     def record_experiment(self, name: str, spec: Mapping[str, Any]) -> None:
         """Insert or update an experiment and its (overridden) spec."""
         now = _now()
@@ -128,6 +212,7 @@ class ResultsStore:
         )
         self.conn.commit()
 
+    @_guarded
     def record_stage(
         self, spec: Any, status: str, metrics: Mapping[str, Any] | None = None
     ) -> None:
@@ -150,6 +235,7 @@ class ResultsStore:
         )
         self.conn.commit()
 
+    @_guarded
     def record_metrics(self, stage_id: str, seed: int, records: Iterable[MetricRecord]) -> int:
         """Upsert evaluation records of one stage; returns how many were written.
 
@@ -175,6 +261,7 @@ class ResultsStore:
         self.conn.commit()
         return len(rows)
 
+    @_guarded
     def replace_runs(self, experiment: str, chains: Sequence[ChainLike]) -> None:
         """Make ``chains`` the experiment's runs (rows of options no longer planned go)."""
         self.conn.execute("DELETE FROM runs WHERE experiment = ?", (experiment,))
@@ -189,11 +276,13 @@ class ResultsStore:
 
     # ------------------------------------------------------------------ queries
 
+    @_guarded
     def experiments(self) -> list[str]:
         """Experiment names, most recently updated first."""
         cur = self.conn.execute("SELECT name FROM experiments ORDER BY updated DESC, name")
         return [r[0] for r in cur]
 
+    @_guarded
     def runs(self, experiment: str) -> list[Run]:
         """The experiment's runs in plan order."""
         cur = self.conn.execute(
@@ -203,6 +292,7 @@ class ResultsStore:
         )
         return [Run(*r) for r in cur]
 
+    @_guarded
     def task_metrics(self, stage_id: str, task: str) -> dict[str, dict[str, float]]:
         """Language -> metric -> value of one task evaluated on one stage."""
         out: dict[str, dict[str, float]] = {}
@@ -215,6 +305,7 @@ class ResultsStore:
             out.setdefault(lang, {})[metric] = value
         return out
 
+    @_guarded
     def task_versions(self, tasks: Sequence[str]) -> dict[str, list[str]]:
         """Task -> the distinct task versions recorded for it."""
         out: dict[str, list[str]] = {}
@@ -225,6 +316,7 @@ class ResultsStore:
             out[task] = [r[0] for r in cur]
         return out
 
+    @_guarded
     def stage_rows(self) -> list[dict[str, Any]]:
         """Every recorded stage as a dict (spec/metrics/versions decoded)."""
         cur = self.conn.execute("SELECT * FROM stages ORDER BY rowid")

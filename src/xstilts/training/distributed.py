@@ -261,7 +261,7 @@ def follow_plan(exp: Any, plan: Any) -> int:
         The number of stages trained.
     """
     from xstilts.errors import XstiltsError
-    from xstilts.pipelines import stage  # pipelines import training: import lazily
+    from xstilts.pipelines import integrity, stage  # pipelines import training: lazily
     from xstilts.pipelines.locking import partial_dir
 
     par = context()
@@ -280,7 +280,9 @@ def follow_plan(exp: Any, plan: Any) -> int:
         final = partial_dir(planned.dir) / "final"
         if not train_it or planned.spec.kind == "base":
             continue
-        if stage.is_complete(final) or stage.is_complete(planned.dir):
+        # Rank 0 rebuilds an assembled stage whose hashes fail (stage.run_stage): so must we.
+        assembled = stage.is_complete(final) and integrity.is_intact(final)
+        if assembled or stage.is_complete(planned.dir):
             continue
         scratch = tempfile.mkdtemp(prefix=f"xstilts-rank{par.rank}-")
         try:
