@@ -15,6 +15,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bad_input_cases import CASES, Bad
+from bad_input_plan import plan_ok
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "errors.md"
 HEADER = """# Errors: the malformed-input catalogue
@@ -40,9 +41,17 @@ def render_doc() -> str:
     return HEADER + "\n".join(rows) + "\n"
 
 
-def test_catalogue_has_at_least_30_distinct_cases() -> None:
+def test_catalogue_has_at_least_95_distinct_cases() -> None:
     ids = [c.id for c in CASES]
-    assert len(ids) >= 30 and len(set(ids)) == len(ids)
+    assert len(ids) >= 95 and len(set(ids)) == len(ids)
+
+
+def test_the_plan_cases_start_from_a_valid_experiment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every plan-time case breaks one thing of this folder; unbroken, it plans cleanly."""
+    exp = plan_ok(tmp_path, monkeypatch)
+    assert exp.targets == ("pawsx",) and exp.data_dir == (tmp_path / "data").resolve()
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])

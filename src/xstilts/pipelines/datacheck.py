@@ -42,15 +42,6 @@ def _missing(spec: TaskSpec, data_dir: Path, split: str, lang: str, key: str) ->
     paths = [data_dir / s.pattern_for(lang) for s in sources]
     expected = ", ".join(map(str, paths)) or "(none declared)"
     hints = "; ".join(dict.fromkeys(s.download_hint for s in sources if s.download_hint))
-    # Path.exists() is False for a dangling symlink or a loop: say so rather than "no file".
-    links = [p for p in paths if p.is_symlink()]
-    if links:
-        return ConfigError(
-            f"task {spec.name!r} needs {links[0]} but it is a symlink that does not resolve "
-            "(a loop or a missing target)",
-            key=key,
-            hint="fix or remove the link",
-        )
     return ConfigError(
         f"task {spec.name!r} needs its {split!r} data ({lang}) but no file exists; "
         f"expected {expected}",
@@ -59,10 +50,28 @@ def _missing(spec: TaskSpec, data_dir: Path, split: str, lang: str, key: str) ->
     )
 
 
+def _check_links(spec: TaskSpec, data_dir: Path, split: str, langs: list[str], key: str) -> None:
+    """A data file that is a dangling symlink or a loop is an error, not an absent language.
+
+    ``Path.exists()`` is False for both, so the language would otherwise be silently skipped.
+    """
+    for source in spec.splits.get(split, ()):
+        for lang in (lang for lang in langs if lang in source.languages):
+            path = data_dir / source.pattern_for(lang)
+            if not any(ch in str(path) for ch in "*?[") and path.is_symlink() and not path.exists():
+                raise ConfigError(
+                    f"task {spec.name!r} reads {path}, a symlink that does not resolve "
+                    "(a loop or a missing target)",
+                    key=key,
+                    hint="fix or remove the link",
+                )
+
+
 def _require_training_data(name: str, data_dir: Path, key: str) -> None:
     """Train split (and the dev split used for model selection, when declared) must exist."""
     spec = get_task(name)
     for split in dict.fromkeys(("train", spec.dev_split)):
+        _check_links(spec, data_dir, split, [spec.train_language], key)
         if split in spec.splits and not spec.find_files(data_dir, split, spec.train_language):
             raise _missing(spec, data_dir, split, spec.train_language, key)
 
@@ -75,11 +84,13 @@ def _present_eval_languages(spec: TaskSpec, data_dir: Path) -> list[str]:
 def _require_eval_data(exp: ExperimentSpec, name: str, key: str) -> None:
     """At least one language of the eval split, and every language explicitly requested."""
     spec = get_task(name)
+    wanted = exp.evaluation["languages"].get(name)
+    declared = list(spec.languages(spec.eval_split))
+    _check_links(spec, exp.data_dir, spec.eval_split, wanted or declared, key)
     present = _present_eval_languages(spec, exp.data_dir)
     if not present:
         raise _missing(spec, exp.data_dir, spec.eval_split, spec.languages(spec.eval_split)[0], key)
-    wanted = exp.evaluation["languages"].get(name) or []
-    for i, lang in enumerate(wanted):
+    for i, lang in enumerate(wanted or []):
         if lang not in present:
             raise _missing(
                 spec, exp.data_dir, spec.eval_split, lang, f"evaluation.languages.{name}.{i}"

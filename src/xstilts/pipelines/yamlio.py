@@ -94,8 +94,9 @@ def load_yaml(text: str, file: Path | None = None) -> Any:
     Raises:
         ConfigError: syntax error (with line), duplicate key, alias bomb or recursive alias.
     """
-    loader = _StrictLoader(text)
+    loader: _StrictLoader | None = None
     try:
+        loader = _StrictLoader(text)  # the reader rejects control characters right here
         node = loader.get_single_node()
         if node is None:
             return None
@@ -115,12 +116,16 @@ def load_yaml(text: str, file: Path | None = None) -> Any:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        context = getattr(exc, "context", None)
+        if context and problem != context:  # "expected a single document ..., but found ..."
+            problem = f"{context}, {problem}"
         raise ConfigError(f"invalid YAML: {problem}", file=file, line=line) from None
     except RecursionError:
         # Thousands of nested brackets exhaust the composer's recursion before any limit.
         raise ConfigError("invalid YAML: nested too deeply", file=file) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def read_yaml_file(path: Path) -> Any:

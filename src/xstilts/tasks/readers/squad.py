@@ -5,6 +5,7 @@ Record numbers in errors are the 1-based position of the QA in the file.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from itertools import pairwise
@@ -65,6 +66,11 @@ def original_ids(guids: Sequence[str]) -> list[str] | None:
     return old if len(set(old)) < len(old) or increasing else None
 
 
+def _json(value: Any) -> str:
+    """A value as it reads in the JSON file (``null``, ``5``), cut to 40 characters."""
+    return json.dumps(value, ensure_ascii=False)[:40]
+
+
 def _qas(data: Any, path: Path) -> list[tuple[str, dict[str, Any]]]:
     """``(context, qa)`` pairs in file order.
 
@@ -79,16 +85,16 @@ def _qas(data: Any, path: Path) -> list[tuple[str, dict[str, Any]]]:
             for paragraph in article["paragraphs"]:
                 context = paragraph["context"]
                 if not isinstance(context, str):
-                    got = "null" if context is None else type(context).__name__
                     raise DataError(
-                        f"article {a}: a paragraph's 'context' is {got}, expected a string",
+                        f"article {a}: a paragraph's 'context' is {_json(context)}, "
+                        "expected a string",
                         file=path,
                         line=len(pairs) + 1,
                     )
                 for qa in paragraph["qas"]:
                     if not isinstance(qa, dict):
                         raise DataError(
-                            f"article {a}: a QA is not a JSON object ({qa!r:.40})",
+                            f"article {a}: a QA is not a JSON object ({_json(qa)})",
                             file=path,
                             line=len(pairs) + 1,
                         )
@@ -129,7 +135,7 @@ def _answers(qa: dict[str, Any], context: str, path: Path, record: int) -> tuple
     raw_answers = qa.get("answers", [])
     if not isinstance(raw_answers, list):
         raise DataError(
-            f"QA {qa.get('id')!r}: 'answers' is {raw_answers!r:.40}, expected a list",
+            f"QA {qa.get('id')!r}: 'answers' is {_json(raw_answers)}, expected a list",
             file=path,
             line=record,
         )
@@ -179,7 +185,7 @@ def read_squad_json(path: Path, source: SplitSource, spec: TaskSpec, lang: str) 
             raise DataError(f"QA {qa_id!r} has no 'question'", file=path, line=record)
         if not isinstance(qa["question"], str):
             raise DataError(
-                f"QA {qa_id!r}: 'question' is {qa['question']!r}, expected a string",
+                f"QA {qa_id!r}: 'question' is {_json(qa['question'])}, expected a string",
                 file=path,
                 line=record,
             )
