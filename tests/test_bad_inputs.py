@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from xstilts.errors import DataError
+
 sys.path.insert(0, str(Path(__file__).parent))
 from bad_input_cases import CASES, Bad
 from bad_input_plan import plan_ok
@@ -64,6 +66,38 @@ def test_bad_input_gives_one_clear_error(
     for fragment in case.expect:
         assert fragment in message, f"{fragment!r} not in {message!r}"
     assert "\n" not in message  # one line, as the CLI prints it
+
+
+def test_run_stops_at_a_bad_dev_row_before_any_stage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`xstilts run`: one red line naming file, line and key; no stage directory is made."""
+    from typer.testing import CliRunner
+
+    from xstilts.cli import app
+
+    plan_ok(tmp_path, monkeypatch)
+    (tmp_path / "data" / "xtreme" / "pawsx" / "dev-zh.tsv").write_text("a\tb\t0\na\tb\n")
+    result = CliRunner().invoke(app, ["run", str(tmp_path / "exp.yaml"), "--no-progress"])
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "dev-zh.tsv:2 [targets.0]" in lines[0], result.output
+    assert not (tmp_path / "out" / "stages").exists()
+
+
+def test_plan_time_reads_are_remembered_until_a_file_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from xstilts.pipelines.datacheck import read_every_file
+
+    exp = plan_ok(tmp_path, monkeypatch)
+    assert read_every_file(exp) == 0  # planning again: every unchanged file was read already
+    dev = tmp_path / "data" / "xtreme" / "pawsx" / "dev-de.tsv"
+    dev.write_text("a\tb\t0\n" * 2 + "a\tb\t7\n")  # another size: read again, and refused
+    with pytest.raises(DataError, match=r"dev-de.tsv:3 \[targets.0\]: unknown label '7'"):
+        read_every_file(exp)
+    dev.write_text("a\tb\t1\n" * 2)
+    assert read_every_file(exp) == 1  # only the changed file
 
 
 def test_docs_table_is_in_sync_with_the_catalogue() -> None:

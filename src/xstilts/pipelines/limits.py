@@ -48,7 +48,9 @@ def _check_qa_window(exp: ExperimentSpec, task: str, values: dict[str, int]) -> 
         f"max_length {length} - max_query_length {query} - {PAIR_SPECIAL_TOKENS} special tokens "
         f"= {room} (a question of max_query_length tokens would leave no new context)",
         key=key,
-        hint=f"raise max_length or lower stride below {max(room, 0)} / lower max_query_length",
+        hint=f"raise max_length above {query + stride + PAIR_SPECIAL_TOKENS}, lower stride "
+        f"below {max(room, 0)}, or lower max_query_length below "
+        f"{max(length - stride - PAIR_SPECIAL_TOKENS, 0)}",
     )
 
 
