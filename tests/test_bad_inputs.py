@@ -28,6 +28,12 @@ Every bad input xstilts meets is answered by one error of the `XstiltsError` fam
 that builds the bad input and checks the error type and that its message contains the
 fragments shown. This file is generated from that catalogue: `python tests/test_bad_inputs.py`.
 
+Everything that can be checked without a model is checked by `xstilts plan` and at the start of
+`xstilts run`, before any stage trains (the `plan-*` rows, and every YAML row): every file any
+stage will read (train, dev and evaluation files of every language, tokenizer and MLM texts) is
+read with the real readers, QA windows and `max_length` are checked against the encoder, and
+folders are checked. The error then also names the YAML key that needs the file (`[targets.0]`).
+
 | # | id | bad input | error | message contains | what to do |
 |---|----|-----------|-------|------------------|------------|
 """

@@ -45,7 +45,8 @@ def _is_int(v: Any) -> bool:
 
 
 def _is_num(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+    # math.isfinite(10**400) overflows: integers are finite anyway.
+    return _is_int(v) or (isinstance(v, float) and math.isfinite(v))
 
 
 def check_tiny(tiny: Mapping[str, Any], tokenizer: Mapping[str, Any]) -> None:

@@ -111,7 +111,8 @@ def check_train_values(values: Mapping[str, Any], where: str) -> dict[str, Any]:
         if _non_finite(value):
             raise ConfigError(f"bad value {value!r}: not a finite number", key=f"{where}.{key}")
         if not ok(value):
-            raise ConfigError(f"bad value {value!r}: must be {wanted}", key=f"{where}.{key}")
+            shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+            raise ConfigError(f"bad value {shown}: must be {wanted}", key=f"{where}.{key}")
         if key in FLOAT_KEYS:
             out[key] = float(_num(value))  # type: ignore[arg-type]
     return out
