@@ -132,3 +132,132 @@ def test_bucc_export_rescores_to_the_mined_f1(tmp_path: Path) -> None:
 def test_export_rejects_unknown_format(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["export", str(tmp_path), "--format", "conll"])
     assert result.exit_code == 2 and "unknown export format" in result.output
+
+
+# ------------------------------------------------------------------ XTREME's own spellings
+
+# The label strings of XTREME's label files and classifiers (google-research/xtreme:
+# processors/xnli.py and processors/pawsx.py get_labels(); utils_preprocess.py keeps UD's UPOS
+# column and WikiANN's BIO tags). evaluate.py compares these strings as they are.
+XTREME_SPELLINGS = {
+    "xnli": {"contradiction", "entailment", "neutral"},
+    "pawsx": {"0", "1"},
+    "udpos": {"ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON",
+              "PROPN", "PUNCT", "SCONJ", "SYM", "VERB", "X"},
+    "panx": {"B-LOC", "B-ORG", "B-PER", "I-LOC", "I-ORG", "I-PER", "O"},
+}  # fmt: skip
+EVAL_FILES = {
+    "xnli": "xtreme/xnli/dev-de.tsv",
+    "pawsx": "xtreme/pawsx/dev-de.tsv",
+    "panx": "xtreme/panx/dev-de.tsv",
+    "udpos": "xtreme/udpos/UD_German-GSD/de_gsd-ud-test.conllu",
+}
+N_GOLD = 60
+
+
+def _xtreme_gold(task: str, path: Path) -> list[Any]:
+    """The first gold labels (or tag sentences) of a file, read as XTREME's scripts read it."""
+    import csv
+
+    lines = path.read_text(encoding="utf-8").split("\n")
+    if task in ("xnli", "pawsx"):  # csv-written TSV, label in the third column
+        return [row[2].strip() for row in csv.reader(lines[:N_GOLD], delimiter="\t")]
+    sentences: list[list[str]] = [[]]
+    for line in lines:
+        items = line.strip().split("\t")
+        if task == "udpos" and len(items) == 10 and items[0].isdigit():
+            sentences[-1].append(items[3])  # UPOS, as utils_preprocess.py's udpos reader
+        elif task == "panx" and len(items) == 2:
+            sentences[-1].append(items[1])
+        elif not line.strip() and sentences[-1]:
+            sentences.append([])
+    return [s for s in sentences if s][:N_GOLD]
+
+
+def _xtreme_score(task: str, pred: Path, gold: list[Any]) -> float:
+    """XTREME evaluate.py's accuracy (classification) or exact tag agreement (tagging)."""
+    if task in ("xnli", "pawsx"):
+        predictions = read_label(pred)
+        return 100.0 * sum(int(p == g) for p, g in zip(predictions, gold, strict=True)) / len(gold)
+    tags = read_tag(pred)
+    return 100.0 * sum(p == g for p, g in zip(tags, gold, strict=True)) / len(gold)
+
+
+@pytest.mark.parametrize("task", sorted(EVAL_FILES))
+def test_perfect_predictions_score_100_against_xtremes_own_label_files(
+    task: str, data_root: Path, tmp_path: Path
+) -> None:
+    """XNLI used to be written as 'contradictory': a perfect file scored 66.7 with XTREME."""
+    from xstilts.metrics.per_example import example_details
+    from xstilts.reporting.collect import ExperimentData, RunData
+    from xstilts.reporting.export import export_xtreme
+    from xstilts.tasks.data import load_examples
+
+    spec = get_task(task)
+    examples = load_examples(spec, data_root, spec.eval_split, "de", limit=N_GOLD)
+    perfect = [ex.tags if spec.type.value == "tagging" else ex.label for ex in examples]
+    rec = example_details(spec, examples, perfect, {}, "de")
+    run = RunData("none", task, 1, "x", {"de": 100.0}, 100.0, {"de": rec})
+    export_xtreme(ExperimentData("e", {}, ["none"], [task], [run], [], None), tmp_path)
+    gold = _xtreme_gold(task, data_root / EVAL_FILES[task])
+    assert len(gold) == N_GOLD
+    name = f"{task}/test-de.tsv"
+    assert _xtreme_score(task, tmp_path / "none" / "seed-1" / name, gold) == 100.0
+    assert _xtreme_score(task, tmp_path / "labels" / name, gold) == 100.0  # gold file too
+
+
+@pytest.mark.parametrize("task", sorted(XTREME_SPELLINGS))
+def test_every_label_has_xtremes_spelling(task: str) -> None:
+    from xstilts.reporting.export import XTREME_LABELS, xtreme_label
+
+    assert set(XTREME_LABELS[task]) == set(get_task(task).labels)
+    assert {xtreme_label(task, name) for name in get_task(task).labels} == XTREME_SPELLINGS[task]
+
+
+def test_a_label_without_xtreme_spelling_is_refused() -> None:
+    from xstilts.errors import DataError
+    from xstilts.reporting.export import xtreme_label
+
+    assert xtreme_label("xnli", "contradiction") == "contradiction"
+    assert xtreme_label("pawsx", "paraphrase") == "1"
+    with pytest.raises(DataError, match="'contradictory' has no XTREME spelling"):
+        xtreme_label("xnli", "contradictory")
+
+
+def test_reidentified_qa_ids_are_stated_in_the_manifest(data_root: Path, tmp_path: Path) -> None:
+    """TyDiQA's English train file repeats ids (89 for 3,696 QAs): the renaming is stated."""
+    from xstilts.metrics.per_example import example_details
+    from xstilts.reporting.collect import ExperimentData, RunData
+    from xstilts.reporting.export import export_xtreme
+    from xstilts.tasks.readers import get_reader
+
+    spec = get_task("tydiqa")
+    source = spec.splits["train"][0]
+    path = data_root / source.pattern_for("en")
+    examples = get_reader(source.reader)(path, source, spec, "en")[:40]
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    file_ids = [qa["id"] for a in raw["data"] for p in a["paragraphs"] for qa in p["qas"]][:40]
+    assert len(set(file_ids)) < 40  # the file really repeats ids
+    answers = [ex.answers[0].text for ex in examples]
+    rec = example_details(spec, examples, answers, {}, "en")
+    unique = {**rec, "ids": [f"q{i}" for i in range(40)]}  # a file with its own unique ids
+
+    def export(details: dict[str, Any], out: Path) -> dict[str, Any]:
+        run = RunData("none", "tydiqa", 1, "x", {"en": 100.0}, 100.0, {"en": details})
+        return export_xtreme(ExperimentData("e", {}, ["none"], ["tydiqa"], [run], [], None), out)
+
+    manifest = export(rec, tmp_path)
+    entry = manifest["submissions"]["none/seed-1"]["files"]["tydiqa/test-en.json"]
+    expected: dict[str, list[str]] = {}
+    for position, old in enumerate(file_ids):
+        expected.setdefault(old, []).append(f"{old}#{position}")
+    assert entry["reidentified_ids"]["old_to_new"] == expected
+    assert "repeats question ids" in entry["reidentified_ids"]["why"]
+    pred = tmp_path / "none" / "seed-1" / "tydiqa" / "test-en.json"
+    new_ids = [i for ids in expected.values() for i in ids]
+    assert sorted(json.loads(pred.read_text(encoding="utf-8"))) == sorted(new_ids)
+    assert rescore(pred, tmp_path / "labels" / "tydiqa" / "test-en.json", "tydiqa", "en") == 100.0
+    plain = export(unique, tmp_path / "b")["submissions"]["none/seed-1"]["files"]
+    assert "reidentified_ids" not in plain["tydiqa/test-en.json"]  # unique ids: as they are
+    on_disk = json.loads((tmp_path / "manifest.json").read_text(encoding="utf-8"))
+    assert on_disk["submissions"]["none/seed-1"]["files"]["tydiqa/test-en.json"] == entry

@@ -15,10 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from xstilts.errors import ConfigError
 from xstilts.pipelines.overrides import apply_overrides
+from xstilts.pipelines.yamlio import read_yaml_file
 from xstilts.tasks.registry import did_you_mean
 
 TOP_KEYS = (
@@ -122,21 +121,14 @@ def default_data_dir() -> Path:
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
-    """The top-level mapping of a YAML file.
+    """The top-level mapping of a YAML file (strict: see :mod:`xstilts.pipelines.yamlio`).
 
     Raises:
-        ConfigError: missing file, YAML syntax error (with line) or a non-mapping document.
+        ConfigError: missing/unreadable file, not UTF-8, YAML syntax error (with line),
+            duplicate key, alias bomb, or a non-mapping document.
     """
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError("experiment file not found", file=path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"invalid YAML: {problem}", file=path, line=line) from exc
+    data = read_yaml_file(path)
     if not isinstance(data, dict):
         raise ConfigError("an experiment file must be a YAML mapping", file=path)
     return data
@@ -150,10 +142,13 @@ def load_experiment(
     Args:
         path: The YAML file.
         overrides: ``key.path=value`` items applied before validation.
-        check_data: Also require every data file the experiment reads to exist.
+        check_data: Also run the plan-time checks (:mod:`~xstilts.pipelines.limits`,
+            :mod:`~xstilts.pipelines.datacheck`): featurization limits, folders, and every
+            data file the experiment reads, read with the real readers.
 
     Raises:
         ConfigError: naming the file and key path of the first problem found.
+        DataError: a malformed data file (with ``check_data``), naming file, line and key.
     """
     path = Path(path)
     raw = apply_overrides(read_yaml(path), overrides)
@@ -173,10 +168,13 @@ def experiment_from_dict(
         raw: The experiment mapping.
         base_dir: Directory relative paths are resolved against (default: working directory).
         path: The source file, used in error messages.
-        check_data: Also require every data file the experiment reads to exist.
+        check_data: Also run the plan-time checks (:mod:`~xstilts.pipelines.limits`,
+            :mod:`~xstilts.pipelines.datacheck`): featurization limits, folders, and every
+            data file the experiment reads, read with the real readers.
 
     Raises:
         ConfigError: naming the key path of the first problem found (with ``file=path``).
+        DataError: a malformed data file (with ``check_data``), naming file, line and key.
     """
     # Deferred: validate/datacheck import this module's dataclasses.
     from xstilts.pipelines import datacheck, validate
@@ -184,6 +182,9 @@ def experiment_from_dict(
     try:
         exp = validate.build_spec(dict(raw), Path(base_dir or Path.cwd()), path)
         if check_data:
+            from xstilts.pipelines.limits import check_limits  # imports the planner
+
+            check_limits(exp)
             datacheck.check_data(exp)
     except ConfigError as exc:
         if path is not None and exc.file is None:

@@ -12,9 +12,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import yaml
-
 from xstilts.errors import ConfigError
+from xstilts.pipelines.yamlio import load_yaml
 
 _KEY = re.compile(r"^[A-Za-z_][\w-]*(\.[\w-]+)*$")
 # yaml.safe_load reads "1e-5" as a string (YAML 1.1 wants a dot); users mean a float.
@@ -25,21 +24,22 @@ def parse_value(text: str) -> Any:
     """A YAML scalar/list/mapping from override text (``"[1,2]"`` -> ``[1, 2]``, ``1e-5`` float).
 
     Raises:
-        ConfigError: if the text is not valid YAML.
+        ConfigError: if the text is not valid (strict) YAML.
     """
     if _FLOAT.match(text.strip()):
         return float(text)
     try:
-        return yaml.safe_load(text) if text.strip() else None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"cannot parse override value {text!r}: {exc}") from exc
+        # The experiment file's strict loader: no duplicate keys, no alias bombs.
+        return load_yaml(text) if text.strip() else None
+    except ConfigError as exc:
+        raise ConfigError(f"cannot parse override value {text!r}: {exc.message}") from None
 
 
 def parse_override(item: str) -> tuple[list[str], Any]:
     """Split ``"a.b=value"`` into (``["a", "b"]``, parsed value).
 
     Raises:
-        ConfigError: if there is no ``=`` or the key path is malformed.
+        ConfigError: if there is no ``=``, the key path is malformed or the value is not YAML.
     """
     key, sep, raw = item.partition("=")
     key = key.strip()
@@ -47,7 +47,11 @@ def parse_override(item: str) -> tuple[list[str], Any]:
         raise ConfigError(
             f"bad override {item!r}", hint="expected key.path=value, e.g. train.lr=2e-5"
         )
-    return key.split("."), parse_value(raw)
+    try:
+        value = parse_value(raw)
+    except ConfigError as exc:
+        raise ConfigError(exc.message, key=key, hint="quote it or fix the YAML") from None
+    return key.split("."), value
 
 
 def _set(node: Any, path: list[str], value: Any, full: str) -> None:

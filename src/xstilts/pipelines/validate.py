@@ -6,12 +6,14 @@ value (the same path a ``key.path=value`` override would use), e.g. ``intermedia
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from xstilts.errors import ConfigError
+from xstilts.pipelines.encoder_checks import check_tiny
 from xstilts.pipelines.experiment import (
     TOP_KEYS,
     ExperimentSpec,
@@ -20,6 +22,7 @@ from xstilts.pipelines.experiment import (
     check_keys,
     default_data_dir,
 )
+from xstilts.pipelines.shapes import check_shapes
 from xstilts.tasks.registry import get_task
 from xstilts.tasks.spec import TaskSpec, TaskType
 
@@ -28,14 +31,26 @@ Check = Callable[[Any], bool]
 
 
 def _num(v: Any) -> float | None:
-    """A number from a YAML value (``"1e-5"`` is a string to YAML 1.1), else None."""
-    if isinstance(v, bool):
+    """A finite number from a YAML value (``"1e-5"`` is a string to YAML 1.1), else None.
+
+    ``.inf``/``.nan`` (and ``1e400``, which overflows to inf) are refused: an infinite epoch
+    count would train forever, and every comparison with NaN is false.
+    """
+    numeric = isinstance(v, int | float) or (isinstance(v, str) and _FLOAT_TEXT.match(v.strip()))
+    if isinstance(v, bool) or not numeric:
         return None
-    if isinstance(v, int | float):
-        return float(v)
+    try:
+        out = float(v)
+    except OverflowError:  # an integer of hundreds of digits
+        return None
+    return out if math.isfinite(out) else None
+
+
+def _non_finite(v: Any) -> bool:
+    """``.inf``, ``.nan`` or a numeric string that overflows (``"1e400"``)."""
     if isinstance(v, str) and _FLOAT_TEXT.match(v.strip()):
-        return float(v)
-    return None
+        v = float(v)
+    return isinstance(v, float) and not math.isfinite(v)
 
 
 def _is_int(v: Any) -> bool:
@@ -94,8 +109,11 @@ def check_train_values(values: Mapping[str, Any], where: str) -> dict[str, Any]:
     out = dict(values)
     for key, value in values.items():
         ok, wanted = _RULES[key]
+        if _non_finite(value):
+            raise ConfigError(f"bad value {value!r}: not a finite number", key=f"{where}.{key}")
         if not ok(value):
-            raise ConfigError(f"bad value {value!r}: must be {wanted}", key=f"{where}.{key}")
+            shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+            raise ConfigError(f"bad value {shown}: must be {wanted}", key=f"{where}.{key}")
         if key in FLOAT_KEYS:
             out[key] = float(_num(value))  # type: ignore[arg-type]
     return out
@@ -228,6 +246,7 @@ def _encoder(raw: Any, all_tasks: list[str], base: Path | None = None) -> dict[s
     tok.setdefault("vocab_size", tiny["vocab_size"])
     for i, name in enumerate(tok["train_on"]):
         _task(name, f"encoder.tokenizer.train_on.{i}")
+    check_tiny(tiny, tok)
     return {"tiny": tiny, "tokenizer": tok}
 
 
@@ -290,12 +309,16 @@ def _path(base: Path, value: Any, key: str) -> Path:
     if not isinstance(value, str | Path) or not str(value):
         raise ConfigError("must be a path", key=key)
     p = Path(value).expanduser()
-    return (p if p.is_absolute() else base / p).resolve()
+    try:
+        return (p if p.is_absolute() else base / p).resolve()
+    except (RuntimeError, OSError) as exc:  # Python 3.11 raises RuntimeError on a symlink loop
+        raise ConfigError(f"cannot resolve path {value!r}: {exc}", key=key) from None
 
 
 def build_spec(raw: dict[str, Any], base: Path, path: Path | None) -> ExperimentSpec:
     """Validate keys and values (no file-system checks) and build the spec."""
     check_keys(raw, TOP_KEYS, "")
+    check_shapes(raw)
     name = raw.get("name") or (path.stem if path else None)
     if not isinstance(name, str):
         raise ConfigError("experiment needs a name", key="name")

@@ -3,10 +3,12 @@
 XTREME's leaderboard layout (its README, "Leaderboard Submission", and ``evaluate.py``): one
 folder per task (``udpos panx xnli pawsx xquad mlqa tydiqa bucc2018 tatoeba``), inside it
 ``test-{lang}.json`` for QA and ``test-{lang}.tsv`` otherwise. File formats, as its readers
-parse them: classification = one label per line (XNLI label names, PAWS-X ``0``/``1``);
-tagging = one tag per line, a blank line between sentences; QA = a JSON object
-``{question id: answer text}``; BUCC = ``source_id<TAB>target_id`` per mined pair; Tatoeba =
-the index of the retrieved English sentence per line.
+parse them: classification = one label per line; tagging = one tag per line, a blank line
+between sentences; QA = a JSON object ``{question id: answer text}``; BUCC =
+``source_id<TAB>target_id`` per mined pair; Tatoeba = the index of the retrieved English
+sentence per line. Labels and tags are written exactly as XTREME spells them
+(:data:`XTREME_LABELS`): ``evaluate.py`` compares strings, so one spelling off (XNLI-MT's
+``contradictory`` for XTREME's ``contradiction``) scores a perfect file at 66.7.
 
 Every (condition, seed) becomes one submission folder ``<out>/<condition>/seed-<n>/``. Gold
 files in the same formats go to ``<out>/labels/`` (QA in SQuAD JSON), so
@@ -14,7 +16,9 @@ files in the same formats go to ``<out>/labels/`` (QA in SQuAD JSON), so
 <out>/labels`` scores them; :func:`rescore` re-reads the files the same way and scores them with
 xstilts' official-equivalent metrics. ``manifest.json`` records which split each file holds:
 the shared data's labelled sets are dev sets, so files named ``test-*`` then hold dev
-predictions (fine for scoring, not for a leaderboard submission).
+predictions (fine for scoring, not for a leaderboard submission). A QA file whose source
+repeats question ids (XTREME's TyDiQA train files) is scored under re-identified ids
+``<id>#<position>``; the manifest lists that file's ``old id -> new ids`` mapping.
 """
 
 from __future__ import annotations
@@ -27,10 +31,30 @@ from typing import Any
 from xstilts.errors import DataError
 from xstilts.metrics.xtreme_score import XTREME_TASKS
 from xstilts.reporting.collect import ExperimentData
+from xstilts.tasks.readers.squad import original_ids
 from xstilts.tasks.registry import get_task
 from xstilts.tasks.spec import TaskType
 
 FOLDER = {"bucc": "bucc2018"}  # xstilts task name -> XTREME folder name, where they differ
+_UPOS = (
+    "ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON", "PROPN",
+    "PUNCT", "SCONJ", "SYM", "VERB", "X",
+)  # fmt: skip
+_PANX = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC")
+# xstilts label name -> the string XTREME's label files and classifiers use. XNLI:
+# processors/xnli.py get_labels() and utils_preprocess.py, which rewrites XNLI-MT's
+# "contradictory" to "contradiction"; PAWS-X: processors/pawsx.py get_labels() ["0", "1"];
+# UD-POS: the CoNLL-U UPOS column as utils_preprocess.py copies it; PAN-X: WikiANN's BIO tags.
+XTREME_LABELS: dict[str, dict[str, str]] = {
+    "xnli": {name: name for name in ("entailment", "neutral", "contradiction")},
+    "pawsx": {"not_paraphrase": "0", "paraphrase": "1"},
+    "udpos": {tag: tag for tag in _UPOS},
+    "panx": {tag: tag for tag in _PANX},
+}
+REIDENTIFIED_WHY = (
+    "the source file repeats question ids, so every question was scored under "
+    "'<id>#<0-based position in the file>'"
+)
 
 
 def folder_of(task: str) -> str:
@@ -42,24 +66,43 @@ def _ext(task: str) -> str:
     return "json" if get_task(task).type is TaskType.EXTRACTIVE_QA else "tsv"
 
 
-def _raw_labels(task: str) -> dict[str, str]:
-    """Canonical label name -> the raw label string of the task's files (PAWS-X: "0"/"1")."""
-    spec = get_task(task)
-    out: dict[str, str] = {}
-    for src in spec.splits.get(spec.eval_split, ()):
-        for raw, name in src.label_map.items():
-            if name in spec.labels and raw != name:
-                out.setdefault(name, raw)
-    return out
+def xtreme_label(task: str, name: Any) -> str:
+    """XTREME's spelling of the label or tag ``name`` of ``task`` (others: ``str(name)``).
+
+    Raises:
+        DataError: for a label/tag XTREME's label set does not have (never written as is).
+    """
+    table = XTREME_LABELS.get(task)
+    if table is None:
+        return str(name)
+    if str(name) not in table:
+        raise DataError(
+            f"{task} label {name!r} has no XTREME spelling (known: {sorted(table)})",
+            hint="the task's labels changed: update XTREME_LABELS in reporting/export.py",
+        )
+    return table[str(name)]
 
 
 def _lines(task: str, values: list[Any]) -> str:
     """A label/tag/index/pair file body (TSV tasks)."""
     spec = get_task(task)
     if spec.type is TaskType.TAGGING:
-        return "\n\n".join("\n".join(map(str, sent)) for sent in values) + "\n"
-    raw = _raw_labels(task)
-    return "".join(f"{raw.get(str(v), v)}\n" for v in values)
+        sentences = ("\n".join(xtreme_label(task, t) for t in sent) for sent in values)
+        return "\n\n".join(sentences) + "\n"
+    return "".join(f"{xtreme_label(task, v)}\n" for v in values)
+
+
+def reidentified(task: str, rec: dict[str, Any]) -> dict[str, Any] | None:
+    """The manifest note for a QA record scored under re-identified ids (else ``None``)."""
+    if get_task(task).type is not TaskType.EXTRACTIVE_QA:
+        return None
+    old = original_ids(rec["ids"])
+    if old is None:
+        return None
+    mapping: dict[str, list[str]] = {}
+    for before, after in zip(old, rec["ids"], strict=True):
+        mapping.setdefault(before, []).append(after)
+    return {"why": REIDENTIFIED_WHY, "old_to_new": mapping}
 
 
 def _write(path: Path, text: str) -> None:
@@ -123,6 +166,9 @@ def export_xtreme(data: ExperimentData, out: Path) -> dict[str, Any]:
                 "task": run.target, "split": spec.eval_split, "stage_id": run.stage_id,
                 "labelled": gold is not None,
             }  # fmt: skip
+            note = reidentified(run.target, rec)
+            if note is not None:
+                entry["files"][name]["reidentified_ids"] = note
     if not manifest["submissions"]:
         raise DataError(
             "no run has per-example predictions to export",

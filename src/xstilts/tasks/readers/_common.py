@@ -18,12 +18,21 @@ def read_text(path: Path) -> str:
     """The whole file as UTF-8 text (BOM removed).
 
     Raises:
-        DataError: if the file is missing, not UTF-8, or empty (no non-whitespace content).
+        DataError: if the file is missing, a directory, a symlink loop, unreadable, not UTF-8,
+            or empty (no non-whitespace content).
     """
     try:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
-        raise DataError("file not found", file=path) from None
+        what = "broken symlink (its target does not exist)" if path.is_symlink() else "not found"
+        raise DataError(f"file {what}", file=path) from None
+    except IsADirectoryError:
+        raise DataError(
+            "is a directory, expected a file", file=path,
+            hint="remove the directory or point data_dir at the right folder",
+        ) from None  # fmt: skip
+    except OSError as exc:  # ELOOP (a symlink loop), EACCES, EIO ...
+        raise DataError(f"cannot read the file: {exc.strerror}", file=path) from None
     except UnicodeDecodeError as exc:
         line = exc.object[: exc.start].count(b"\n") + 1
         raise DataError(
@@ -136,6 +145,38 @@ def get_field(record: dict[str, Any], key: str, path: Path, line: int) -> Any:
             raise DataError(f"missing field {key!r}", file=path, line=line)
         value = value[part]
     return value
+
+
+_JSON_KINDS = {dict: "object", list: "array", int: "number", float: "number", bool: "boolean"}
+
+
+def get_text(record: dict[str, Any], key: str, path: Path, line: int) -> str:
+    """``record[key]`` (dotted keys walk nested objects), which must be a JSON string.
+
+    A ``null`` would otherwise become the text ``"None"`` and be trained and scored on.
+
+    Raises:
+        DataError: naming the field when it is missing, null or not a string.
+    """
+    value = get_field(record, key, path, line)
+    if not isinstance(value, str):
+        kind = _JSON_KINDS.get(type(value), type(value).__name__)
+        got = "null" if value is None else f"a JSON {kind} ({json.dumps(value)[:40]})"
+        raise DataError(f"field {key!r} is {got}, expected a string", file=path, line=line)
+    return value
+
+
+def get_label(record: dict[str, Any], key: str, path: Path, line: int) -> str:
+    """The raw label ``record[key]`` as text (JSON strings and numbers; ``1`` -> ``"1"``).
+
+    Raises:
+        DataError: naming the field when it is missing, null, an object or an array.
+    """
+    value = get_field(record, key, path, line)
+    if value is None or isinstance(value, dict | list):
+        got = "null" if value is None else f"a JSON {_JSON_KINDS[type(value)]}"
+        raise DataError(f"label field {key!r} is {got}", file=path, line=line)
+    return str(value).strip()
 
 
 def field_name(source: SplitSource, name: str, default: str) -> str:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from pathlib import Path
 from typing import Any
 
 from xstilts.errors import DataError
 from xstilts.tasks.examples import Example, MultipleChoiceExample
-from xstilts.tasks.readers._common import get_field, iter_jsonl, origin, read_text
+from xstilts.tasks.readers._common import get_field, get_text, iter_jsonl, origin, read_text
 from xstilts.tasks.readers._registry import register_reader
 from xstilts.tasks.spec import SplitSource, TaskSpec
 
@@ -23,7 +24,14 @@ def _choices(value: Any, spec: TaskSpec, path: Path, line: int) -> tuple[str, ..
             file=path,
             line=line,
         )
-    return tuple(str(v) for v in value)
+    for i, v in enumerate(value):
+        if not isinstance(v, str):  # a null choice would become the answer text "None"
+            raise DataError(
+                f"answer choice {i} is {json.dumps(v)[:40]}, expected a string",
+                file=path,
+                line=line,
+            )
+    return tuple(value)
 
 
 def _label_index(raw: Any, allowed: list[str], spec: TaskSpec, path: Path, line: int) -> int:
@@ -52,13 +60,14 @@ def read_hellaswag(path: Path, source: SplitSource, spec: TaskSpec, lang: str) -
     allowed = [str(i) for i in range(spec.num_choices or 0)]
     out: list[Example] = []
     for number, rec in iter_jsonl(path):
-        ctx_a = str(get_field(rec, "ctx_a", path, number))
+        ctx_a = get_text(rec, "ctx_a", path, number)
+        ctx_b = get_text(rec, "ctx_b", path, number) if "ctx_b" in rec else ""
         label = _label_index(get_field(rec, "label", path, number), allowed, spec, path, number)
         out.append(
             MultipleChoiceExample(
                 guid=f"{path.stem}-{rec.get('ind', number)}",
                 context=ctx_a,
-                question=str(rec.get("ctx_b", "")),
+                question=ctx_b,
                 choices=_choices(get_field(rec, "endings", path, number), spec, path, number),
                 label=label,
                 origin=origin(path, number),
@@ -89,7 +98,7 @@ def read_commonsenseqa(path: Path, source: SplitSource, spec: TaskSpec, lang: st
             MultipleChoiceExample(
                 guid=str(rec.get("id", number)),
                 context="",
-                question=str(get_field(rec, "question.stem", path, number)),
+                question=get_text(rec, "question.stem", path, number),
                 choices=texts,
                 label=label,
                 origin=origin(path, number),

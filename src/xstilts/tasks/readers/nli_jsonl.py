@@ -5,7 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from xstilts.tasks.examples import ClassificationExample, Example
-from xstilts.tasks.readers._common import LabelMapper, field_name, get_field, iter_jsonl, origin
+from xstilts.tasks.readers._common import (
+    LabelMapper,
+    field_name,
+    get_field,
+    get_label,
+    get_text,
+    iter_jsonl,
+    origin,
+)
 from xstilts.tasks.readers._registry import register_reader
 from xstilts.tasks.spec import SplitSource, TaskSpec
 
@@ -20,7 +28,8 @@ def read_nli_jsonl(path: Path, source: SplitSource, spec: TaskSpec, lang: str) -
     Records whose raw label is in ``source.skip_labels`` (SNLI's ``-``) are dropped and counted.
 
     Raises:
-        DataError: for invalid JSON, a missing field or an unknown label.
+        DataError: for invalid JSON, a missing field, a null or non-string text, or an
+            unknown label.
     """
     keys = {
         "premise": field_name(source, "premise", "sentence1"),
@@ -31,15 +40,15 @@ def read_nli_jsonl(path: Path, source: SplitSource, spec: TaskSpec, lang: str) -
     labels = LabelMapper(source, spec, path)
     out: list[Example] = []
     for number, record in iter_jsonl(path):
-        label = labels(str(get_field(record, keys["label"], path, number)).strip(), number)
+        label = labels(get_label(record, keys["label"], path, number), number)
         if label is None:
             continue
         guid = str(get_field(record, guid_key, path, number)) if guid_key else str(number)
         out.append(
             ClassificationExample(
                 guid=f"{path.stem}-{guid}",
-                text_a=str(get_field(record, keys["premise"], path, number)),
-                text_b=str(get_field(record, keys["hypothesis"], path, number)),
+                text_a=get_text(record, keys["premise"], path, number),
+                text_b=get_text(record, keys["hypothesis"], path, number),
                 label=label,
                 origin=origin(path, number),
             )

@@ -5,7 +5,10 @@ Record numbers in errors are the 1-based position of the QA in the file.
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Sequence
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +34,41 @@ TYDI_LANGUAGES = {
     "thai": "th",
 }
 _TYDI_PREFIX = re.compile(r"^([a-z]+)--")
+# A re-identified QA id: the file's id, "#", the QA's 0-based position in the file.
+_REIDENTIFIED = re.compile(r"^(.*)#(\d+)$")
+
+
+def reidentify(ids: Sequence[str]) -> list[str]:
+    """The guids of a file's QAs: the ids when unique, else ``f"{id}#{position}"`` for all.
+
+    XTREME's TyDiQA train files keep only the last ``-`` field of each id, so 3,696 English
+    QAs share 89 ids; scoring by id would mix their answers. Every id of such a file is
+    re-identified (not only the repeated ones), so a file is either as given or all renamed.
+    """
+    if len(set(ids)) == len(ids) and all(ids):
+        return list(ids)
+    return [f"{qa_id}#{position}" for position, qa_id in enumerate(ids)]
+
+
+def original_ids(guids: Sequence[str]) -> list[str] | None:
+    """The file ids behind guids :func:`reidentify` renamed, or ``None`` if they are as given.
+
+    Every guid must carry the ``#position`` suffix, and either the ids behind them repeat
+    (the reason for renaming) or the positions increase in file order (the scored QAs are a
+    prefix of the file): a file whose own unique ids merely end in ``#3`` is taken as given.
+    """
+    matches = [_REIDENTIFIED.match(g) for g in guids]
+    if not guids or not all(matches):
+        return None
+    old = [m.group(1) for m in matches if m]
+    positions = [int(m.group(2)) for m in matches if m]
+    increasing = all(b > a for a, b in pairwise(positions))
+    return old if len(set(old)) < len(old) or increasing else None
+
+
+def _json(value: Any) -> str:
+    """A value as it reads in the JSON file (``null``, ``5``), cut to 40 characters."""
+    return json.dumps(value, ensure_ascii=False)[:40]
 
 
 def _qas(data: Any, path: Path) -> list[tuple[str, dict[str, Any]]]:
@@ -46,7 +84,21 @@ def _qas(data: Any, path: Path) -> list[tuple[str, dict[str, Any]]]:
         try:
             for paragraph in article["paragraphs"]:
                 context = paragraph["context"]
-                pairs.extend((context, qa) for qa in paragraph["qas"])
+                if not isinstance(context, str):
+                    raise DataError(
+                        f"article {a}: a paragraph's 'context' is {_json(context)}, "
+                        "expected a string",
+                        file=path,
+                        line=len(pairs) + 1,
+                    )
+                for qa in paragraph["qas"]:
+                    if not isinstance(qa, dict):
+                        raise DataError(
+                            f"article {a}: a QA is not a JSON object ({_json(qa)})",
+                            file=path,
+                            line=len(pairs) + 1,
+                        )
+                    pairs.append((context, qa))
         except (KeyError, TypeError) as exc:
             raise DataError(
                 f"article {a}: missing or malformed SQuAD field ({exc})",
@@ -80,11 +132,22 @@ def _answers(qa: dict[str, Any], context: str, path: Path, record: int) -> tuple
         DataError: when an answer's text is not found at its ``answer_start`` offset.
     """
     answers: list[Answer] = []
-    for raw in qa.get("answers", []):
+    raw_answers = qa.get("answers", [])
+    if not isinstance(raw_answers, list):
+        raise DataError(
+            f"QA {qa.get('id')!r}: 'answers' is {_json(raw_answers)}, expected a list",
+            file=path,
+            line=record,
+        )
+    for raw in raw_answers:
         try:
-            text, start = str(raw["text"]), int(raw["answer_start"])
+            text, start = raw["text"], int(raw["answer_start"])
         except (KeyError, TypeError, ValueError):
             raise DataError(f"malformed answer {raw!r}", file=path, line=record) from None
+        if not isinstance(text, str):  # null would become the answer "None"
+            raise DataError(
+                f"malformed answer {raw!r}: 'text' must be a string", file=path, line=record
+            )
         if not text:
             continue  # the unlabelled placeholder
         if context[start : start + len(text)] != text:
@@ -113,19 +176,25 @@ def read_squad_json(path: Path, source: SplitSource, spec: TaskSpec, lang: str) 
     """
     pairs = _qas(load_json(path), path)
     ids = [str(qa.get("id", "")) for _, qa in pairs]
-    unique = len(set(ids)) == len(ids) and all(ids)
+    guids = reidentify(ids)
     out: list[Example] = []
     unlabelled = 0
-    for position, ((context, qa), qa_id) in enumerate(zip(pairs, ids, strict=True)):
+    for position, ((context, qa), qa_id, guid) in enumerate(zip(pairs, ids, guids, strict=True)):
         record = position + 1
         if "question" not in qa:
             raise DataError(f"QA {qa_id!r} has no 'question'", file=path, line=record)
+        if not isinstance(qa["question"], str):
+            raise DataError(
+                f"QA {qa_id!r}: 'question' is {_json(qa['question'])}, expected a string",
+                file=path,
+                line=record,
+            )
         _check_language(qa_id, lang, path, record)
         answers = _answers(qa, context, path, record)
         unlabelled += not answers
         out.append(
             QAExample(
-                guid=qa_id if unique else f"{qa_id}#{position}",
+                guid=guid,
                 question=str(qa["question"]),
                 context=context,
                 answers=answers,
