@@ -14,8 +14,9 @@ from typing import Any
 
 STAGE_SCHEMA_VERSION = "1"
 _EVAL_ONLY = ("evaluate", "eval_languages")
-# How often a stage checkpoints changes nothing it computes (resume is exact): not in the id.
-_RUN_ONLY_TRAIN = ("checkpoint_every", "keep_checkpoints")
+# How often a stage checkpoints changes nothing it computes (resume is exact), nor do the
+# progress-log interval and the dev evaluation's batch budget: not in the id.
+_RUN_ONLY_TRAIN = ("checkpoint_every", "keep_checkpoints", "log_every", "eval_max_tokens")
 
 
 def _canonical(obj: Any) -> Any:
