@@ -17,15 +17,14 @@ from typing import Any
 import pytest
 import torch
 
-from xstilts.pipelines import executor, stage, stage_eval
+from xstilts.pipelines import executor, stage
 from xstilts.pipelines.experiment import experiment_from_dict
 from xstilts.pipelines.plan import build_plan
 from xstilts.reporting.tables import language_table
 from xstilts.results.store import ResultsStore
 from xstilts.tasks import get_task
 from xstilts.tasks.formats import FeaturizeConfig
-from xstilts.training import loop
-from xstilts.training.evaluate import EvalSettings, eval_identity, eval_key
+from xstilts.training import evaluate, loop
 
 pytestmark = pytest.mark.slow
 
@@ -73,18 +72,18 @@ class Run:
         shutil.copytree(primed / "out", tmp / "out")
         self.data, self.out = tmp / "data", tmp / "out"
         self.calls: Counter[str] = Counter()
-        real_train, real_eval = loop.train, stage_eval.evaluate_task
+        real_train, real_eval = loop.train, evaluate.evaluate_featurized
 
         def counting_train(*args: Any, **kwargs: Any) -> Any:
             self.calls["train"] += 1
             return real_train(*args, **kwargs)
 
         def counting_eval(model: Any, spec: Any, *args: Any, **kwargs: Any) -> Any:
-            self.calls[f"evaluate {spec.name}"] += 1
+            self.calls[f"evaluate {spec.name}"] += 1  # one pass over all languages of a task
             return real_eval(model, spec, *args, **kwargs)
 
         monkeypatch.setattr(loop, "train", counting_train)
-        monkeypatch.setattr(stage_eval, "evaluate_task", counting_eval)
+        monkeypatch.setattr(evaluate, "evaluate_featurized", counting_eval)
 
     def run(self, data: Path | None = None) -> Any:
         exp = _experiment(data or self.data, self.out)
@@ -212,9 +211,11 @@ def test_the_key_holds_the_effective_precision() -> None:
     task = get_task("pawsx")
 
     def key(precision: str, device: str) -> str:
-        settings = EvalSettings(precision=precision)
-        ident = eval_identity(task, settings, FeaturizeConfig(), ["de"], {}, torch.device(device))
-        return eval_key(ident)
+        settings = evaluate.EvalSettings(precision=precision)
+        ident = evaluate.eval_identity(
+            task, settings, FeaturizeConfig(), ["de"], {}, torch.device(device)
+        )
+        return evaluate.eval_key(ident)
 
     assert key("auto", "cpu") == key("fp32", "cpu") == key("fp32", "cuda")
     assert key("auto", "cuda") == key("bf16", "cpu") != key("auto", "cpu")

@@ -185,9 +185,13 @@ def describe_change(
         parts = ["evaluation data " + "; ".join(parts)]
     if old_dir and old_dir != new_dir:
         parts.append(f"data_dir {old_dir} -> {new_dir}")
-    for field_name in sorted(set(old) | set(new)):
-        if field_name != "files" and old.get(field_name) != new.get(field_name):
-            parts.append(f"{field_name} {old.get(field_name)} -> {new.get(field_name)}")
+    for name in sorted(set(old) | set(new) - {"files"}):
+        was, now = old.get(name), new.get(name)
+        if isinstance(was, dict) and isinstance(now, dict):  # featurize: only what moved
+            parts += [f"{name}.{k} {was.get(k)} -> {now.get(k)}"
+                      for k in sorted(set(was) | set(now)) if was.get(k) != now.get(k)]  # fmt: skip
+        elif was != now:
+            parts.append(f"{name} {was} -> {now}")
     return "; ".join(parts) or "the cached evaluation is incomplete"
 
 
