@@ -17,7 +17,7 @@ from xstilts.pipelines.experiment import experiment_from_dict
 from xstilts.pipelines.plan import Chain, build_plan
 from xstilts.pipelines.stage_spec import StageSpec
 from xstilts.reporting.collect import load_experiment_data
-from xstilts.reporting.report import main_grid
+from xstilts.reporting.report import language_grid, main_grid
 from xstilts.reporting.tables import language_table, render, xtreme_table
 from xstilts.results.store import ResultsStore
 from xstilts.tasks import get_task
@@ -175,8 +175,12 @@ def test_degenerate_runs_are_marked_alike_by_results_and_report(store_db: Path) 
     assert cell.text() == "71.0 ± 1.4 †1"
     assert table.value("none", "xnli") == pytest.approx(71.0)  # the diverged seed is left out
     assert langs.rows["none"]["de"].text() == langs.rows["none"]["avg"].text() == "71.0 ± 1.4 †1"
-    grid = main_grid(load_experiment_data(store_db))
+    data = load_experiment_data(store_db)
+    grid = main_grid(data)
     assert grid.rows["none"]["xnli"] == cell.text()
+    assert language_grid(data, "xnli").rows["none"] == {
+        "de": langs.rows["none"]["de"].text(), "avg": langs.rows["none"]["avg"].text(),
+    }  # fmt: skip
     why = "† excluded (degenerate): none → xnli, seed 3: xnli ["
     assert any(n.startswith(why) and "training loss not finite" in n for n in grid.notes)
     assert any(n.startswith(why) for n in table.caption.splitlines())

@@ -185,7 +185,7 @@ def describe_change(
         parts = ["evaluation data " + "; ".join(parts)]
     if old_dir and old_dir != new_dir:
         parts.append(f"data_dir {old_dir} -> {new_dir}")
-    for name in sorted(set(old) | set(new) - {"files"}):
+    for name in sorted((set(old) | set(new)) - {"files"}):
         was, now = old.get(name), new.get(name)
         if isinstance(was, dict) and isinstance(now, dict):  # featurize: only what moved
             parts += [f"{name}.{k} {was.get(k)} -> {now.get(k)}"

@@ -17,7 +17,7 @@ import json
 import math
 import statistics
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -278,6 +278,16 @@ def degenerate_notes(runs: Sequence[RunData]) -> list[str]:
         for r in runs
         if r.degenerate
     ]
+
+
+def split_usable(
+    runs: Sequence[RunData], value: Callable[[RunData], float | None]
+) -> tuple[list[float], list[float]]:
+    """``value`` of the usable runs and of the degenerate ones (seed order; None skipped)."""
+    ordered = sorted(runs, key=lambda r: r.seed)
+    good = [v for r in ordered if not r.degenerate and (v := value(r)) is not None]
+    bad = [v for r in ordered if r.degenerate and (v := value(r)) is not None]
+    return good, bad
 
 
 def cell_text(values: Sequence[float], degenerate: Sequence[float]) -> str:

@@ -18,6 +18,7 @@ from xstilts.reporting.collect import (
     ExperimentData,
     cell_text,
     degenerate_notes,
+    split_usable,
     unscored_notes,
 )
 from xstilts.reporting.deltas import AVG, DeltaTable, delta_tables, language_delta_table
@@ -81,7 +82,7 @@ def main_grid(data: ExperimentData) -> Grid:
 
 
 def language_grid(data: ExperimentData, target: str) -> Grid:
-    """One target per language (usable runs), with the language average."""
+    """One target per language (usable runs; degenerate ones marked †), with the average."""
     spec = get_task(target)
     seen = {lang for r in data.runs if r.target == target for lang in r.lang_scores}
     langs = [lang for lang in spec.eval_languages if lang in seen] + sorted(
@@ -90,16 +91,16 @@ def language_grid(data: ExperimentData, target: str) -> Grid:
     metric = "(EM+F1)/2" if spec.type.value == "extractive_qa" else spec.metrics[0]
     grid = Grid(f"{target} per language ({metric})", [*langs, AVG], slug=f"lang-{target}")
     for option in data.options:
-        runs = data.runs_of(option, target)
+        # As `xstilts results`: usable runs averaged, degenerate ones shown apart (†).
+        every = data.runs_of(option, target, usable=False)
         row = {
-            lang: cell_text([r.lang_scores[lang] for r in runs if lang in r.lang_scores], [])
+            lang: cell_text(*split_usable(every, lambda r, lang=lang: r.lang_scores.get(lang)))
             for lang in langs
         }
-        row[AVG] = cell_text([r.score for r in runs if r.score is not None], [])
-        excluded = len(data.runs_of(option, target, usable=False)) - len(runs)
-        if excluded:
-            row[AVG] += f" †{excluded}"
+        row[AVG] = cell_text(*split_usable(every, lambda r: r.score))
         grid.rows[option] = row
+    runs = [r for r in data.runs if r.target == target]
+    grid.notes = unscored_notes(runs, [target]) + degenerate_notes(runs)
     return grid
 
 

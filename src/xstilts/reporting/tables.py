@@ -28,6 +28,7 @@ from xstilts.reporting.collect import (
     cell_text,
     degenerate_notes,
     experiment_data,
+    split_usable,
     unscored_notes,
 )
 from xstilts.results.store import ResultsStore
@@ -81,9 +82,7 @@ def _data(store: ResultsStore, experiment: str | None, stages_dir: Path | None) 
 
 def _cell(runs: Sequence[RunData], value: Callable[[RunData], float | None]) -> Cell:
     """Usable values (seed order) and the degenerate ones of some runs."""
-    ordered = sorted(runs, key=lambda r: r.seed)
-    good = [v for r in ordered if not r.degenerate and (v := value(r)) is not None]
-    bad = [v for r in ordered if r.degenerate and (v := value(r)) is not None]
+    good, bad = split_usable(runs, value)
     return Cell(tuple(good), tuple(bad))
 
 
