@@ -193,14 +193,19 @@ def test_another_data_dir_with_other_files_is_rescored(
     assert f"data_dir {(primed / 'data').resolve()} -> {elsewhere.resolve()}" in row["reason"]
 
 
+@pytest.mark.parametrize(
+    "content",
+    ['{"identity": {"task": "pawsx"}, "records": []}', "\x00garbage{", "[1, 2]"],
+    ids=["another identity", "not JSON", "old list format"],
+)
 def test_an_unreadable_cache_file_is_not_trusted(
-    primed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    primed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: str
 ) -> None:
     run = Run(primed, tmp_path, monkeypatch)
     before = run.scores()
     (stage_dir,) = (p for p in (run.out / "stages").iterdir() if (p / "eval").is_dir())
     for cache in (stage_dir / "eval").glob("pawsx-*.json"):
-        cache.write_text('{"identity": {"task": "pawsx"}, "records": []}')  # not its identity
+        cache.write_text(content)
     run.run()
     assert run.calls == {"evaluate pawsx": 1}
     assert run.scores() == before

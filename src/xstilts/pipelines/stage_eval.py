@@ -69,9 +69,20 @@ def evaluate_tasks(
     Returns:
         All records (language x metric) of all tasks, with one :class:`EvalSummary` per task.
 
+    Args:
+        spec: The stage's spec (label and id in messages).
+        stage_dir: The complete stage directory (its ``heads.json`` is read here).
+        data_dir: Data root.
+        tasks: Tasks to evaluate.
+        settings: Evaluation settings.
+        device: Where the model runs (``auto`` precision resolves against it).
+        load_model: Loads the stage's model and tokenizer; called only if something is not
+            cached.
+
     Raises:
-        CheckpointError: the stage is incomplete, or lacks the head a task needs.
-        DataError: a task has no evaluation data (or an empty language list).
+        CheckpointError: the stage lacks the head a task needs.
+        ConfigError: an empty language list.
+        DataError: a task has no evaluation data.
     """
     where = f"{spec.label} [{spec.stage_id[:8]}]"
     loaded: tuple[XstiltsModel, PreTrainedTokenizerBase] | None = None
@@ -116,7 +127,7 @@ def evaluate_tasks(
             }  # fmt: skip
             write_json(cache, entry)  # last: its presence means the evaluation is complete
         else:
-            records = [EvalRecord.from_dict(r) for r in entry["records"]]
+            records = entry["records"]
         summary.languages = {lang: int(n) for lang, n in entry["languages"].items()}
         summary.unlabelled = list(entry["unlabelled"])
         results.extend(records)
@@ -141,10 +152,18 @@ def _read_cache(cache: Path, identity: Mapping[str, Any]) -> dict[str, Any] | No
         return None
     # JSON round trip: tuples in ``identity`` compare as the lists the file holds.
     wanted = json.loads(json.dumps(identity))
-    if not isinstance(entry, dict) or entry.get("identity") != wanted:
-        logger.warning("%s does not hold the evaluation its name claims: evaluating again", cache)
-        return None
-    return entry
+    shapes = {"records": list, "languages": dict, "unlabelled": list}
+    complete = isinstance(entry, dict) and all(
+        isinstance(entry.get(k), t) for k, t in shapes.items()
+    )
+    if complete and entry.get("identity") == wanted:
+        try:
+            entry["records"] = [EvalRecord.from_dict(r) for r in entry["records"]]
+            return entry
+        except (TypeError, ValueError):
+            pass
+    logger.warning("%s does not hold the evaluation its name claims: evaluating again", cache)
+    return None
 
 
 def _why_evaluated(
