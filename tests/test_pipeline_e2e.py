@@ -77,8 +77,11 @@ def test_grid_trains_each_stage_once_then_nothing(
         first = {(r, c): table.value(r, c) for r in table.rows for c in table.columns}
         assert list(table.rows) == ["none", "sst2", "sst2→qqp"]
         for option in table.rows:
-            assert 0 <= table.value(option, "pawsx") <= 100
-            assert 0 <= table.value(option, "tatoeba") <= 100
+            for target in ("pawsx", "tatoeba"):
+                # A 2-step tiny model may sit at the majority class: kept, marked degenerate.
+                cell = table.rows[option][target]
+                values = (*cell.values, *cell.degenerate)
+                assert len(values) == 1 and 0 <= values[0] <= 100
         assert language_table(store, "tatoeba").columns == ["de", "fr", "avg"]
         assert {r["status"] for r in store.stage_rows()} == {"complete"}
 

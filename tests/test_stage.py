@@ -11,7 +11,7 @@ import torch
 
 from xstilts.errors import CheckpointError
 from xstilts.models import checkpoint
-from xstilts.pipelines import stage
+from xstilts.pipelines import stage, stage_eval
 from xstilts.pipelines.stage_spec import StageSpec
 from xstilts.training import evaluate, loop
 from xstilts.training.evaluate import EvalSettings
@@ -150,15 +150,14 @@ def test_evaluate_stage_classification_per_language_and_cached(
     assert [(r.task, r.language, r.metric, r.n_examples) for r in records] == [
         ("sst2", "en", "accuracy", 20)
     ]
-    cache = chain["a"] / "eval" / f"sst2-{settings.cache_key('sst2')}.json"
-    assert cache.is_file()
+    (cache,) = (chain["a"] / "eval").glob("sst2-*.json")
     preds = json.loads((chain["a"] / "predictions" / cache.name).read_text())
     assert len(preds["en"]) == 20
 
     def no_recompute(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("cached evaluation was recomputed")
 
-    monkeypatch.setattr(stage, "evaluate_task", no_recompute)
+    monkeypatch.setattr(stage_eval, "evaluate_task", no_recompute)
     monkeypatch.setattr(evaluate, "evaluate_task", no_recompute)
     again = stage.evaluate_stage(chain["spec_a"], chain["a"], data_root, ["sst2"], settings)
     assert again == records
@@ -183,7 +182,7 @@ def test_evaluate_stage_pawsx_two_languages_and_tatoeba(
     assert tat.metric == "accuracy" and 0.0 <= tat.value <= 100.0
     assert tat.extra["pooling"] == "mean" and tat.extra["layer"] == 1  # middle of 2 layers
     assert tat.n_examples == 300  # aligned sentence pairs in the shared slice
-    assert (dir_b / "eval" / f"tatoeba-{settings.cache_key('tatoeba')}.json").is_file()
+    assert len(list((dir_b / "eval").glob("tatoeba-*.json"))) == 1
     assert not list((dir_b / "predictions").glob("tatoeba-*"))  # embeddings are not dumped
 
 
@@ -219,15 +218,19 @@ def test_mlm_auxiliary_trains_and_is_not_saved(
     assert set(checkpoint.load_heads_state(target)) == {"sst2"}
 
 
-def test_eval_cache_key_follows_the_task_version(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_eval_cache_key_follows_the_task_version() -> None:
     import dataclasses
 
     from xstilts.tasks import get_task
-    from xstilts.training import evaluate
+    from xstilts.tasks.formats import FeaturizeConfig
 
-    settings = evaluate.EvalSettings()
-    before = settings.cache_key("tatoeba")
-    assert settings.cache_key("tatoeba") == before  # stable
+    def key(task: Any) -> str:
+        ident = evaluate.eval_identity(
+            task, EvalSettings(), FeaturizeConfig(), ["de"], {}, torch.device("cpu")
+        )
+        return evaluate.eval_key(ident)
+
+    before = key(get_task("tatoeba"))
+    assert key(get_task("tatoeba")) == before  # stable
     bumped = dataclasses.replace(get_task("tatoeba"), version="99")
-    monkeypatch.setattr(evaluate, "get_task", lambda name: bumped)
-    assert settings.cache_key("tatoeba") != before  # a scoring change re-evaluates
+    assert key(bumped) != before  # a scoring change re-evaluates

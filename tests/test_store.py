@@ -48,7 +48,7 @@ def test_schema_and_idempotent_upserts(tmp_path: Path) -> None:
         assert set(rows[0]["versions"]) == {"xstilts", "torch", "transformers", "python"}
     conn = sqlite3.connect(db)
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert tables == {"experiments", "stages", "runs", "metrics"}
+    assert tables == {"experiments", "stages", "runs", "metrics", "evaluations"}
     assert conn.execute("SELECT COUNT(*) FROM metrics").fetchone() == (2,)
     assert conn.execute("SELECT COUNT(*) FROM experiments").fetchone() == (1,)
 

@@ -198,32 +198,38 @@ def run(
     from xstilts.reporting.results_json import write_results_json
 
     write_results_json(out / "results.sqlite", exp.stages_dir, exp.name)
-    _print_results(out / "results.sqlite", None, exp.name)
+    _print_results(out / "results.sqlite", None, exp.name, exp.stages_dir)
 
 
-def _store_path(path: Path) -> Path:
-    """The results database for a YAML file, an output dir or the database itself."""
+def _store_path(path: Path) -> tuple[Path, Path | None]:
+    """The results database (and stage cache, when a YAML names it) for a YAML file, an output
+    dir or the database itself."""
     from xstilts.errors import DataError
 
     if path.suffix in (".yaml", ".yml"):
-        return _load(path, [], check_data=False).store_path
+        exp = _load(path, [], check_data=False)
+        return exp.store_path, exp.stages_dir
     db = path / "results.sqlite" if path.is_dir() else path
     if not db.is_file():
         raise DataError("no results store found (run the experiment first)", file=db)
-    return db
+    return db, None
 
 
-def _print_results(db: Path, task: str | None, experiment: str | None) -> None:
+def _print_results(
+    db: Path, task: str | None, experiment: str | None, stages_dir: Path | None = None
+) -> None:
     from xstilts.reporting.tables import language_table, render, xtreme_table
     from xstilts.results.store import ResultsStore
 
     with ResultsStore(db) as store:
         if task is not None:
-            console.print(render(language_table(store, task, experiment), max_columns=8))
+            table = language_table(store, task, experiment, stages_dir=stages_dir)
+            console.print(render(table, max_columns=8))
             return
-        main = xtreme_table(store, experiment)
+        main = xtreme_table(store, experiment, stages_dir=stages_dir)
         for target in main.columns[:-1]:
-            console.print(render(language_table(store, target, experiment), max_columns=8))
+            table = language_table(store, target, experiment, stages_dir=stages_dir)
+            console.print(render(table, max_columns=8))
         console.print(render(main))
 
 
@@ -235,7 +241,8 @@ def results(
     experiment: Annotated[str | None, typer.Option(help="Experiment name in the store.")] = None,
 ) -> None:
     """Print the results tables: per language per target, then the XTREME table."""
-    _print_results(_store_path(path), task, experiment)
+    db, stages_dir = _store_path(path)
+    _print_results(db, task, experiment, stages_dir)
 
 
 @tasks_app.callback(invoke_without_command=True)

@@ -72,8 +72,8 @@ def execute_stage(
             path = out / "metrics.json"
             metrics = json.loads(path.read_text()) if path.is_file() else {}
         records: list[Any] = []
-        if spec.evaluate:
-            records = list(stage.evaluate_stage(spec, out, exp.data_dir, spec.evaluate, settings))
+        if spec.evaluate:  # kept as returned: it carries the per-task summaries (record_stage)
+            records = stage.evaluate_stage(spec, out, exp.data_dir, spec.evaluate, settings)
     return dict(metrics), records, trained
 
 
@@ -104,9 +104,17 @@ def record_failure(store: ResultsStore, planned: PlannedStage, exc: BaseExceptio
 def record_stage(
     store: ResultsStore, planned: PlannedStage, metrics: dict[str, Any], records: Sequence[Any]
 ) -> None:
-    """Write one finished stage and its evaluation records to the store."""
+    """Write one finished stage and its evaluation records to the store.
+
+    ``records`` from :func:`stage.evaluate_stage` carry one summary per evaluated task: those
+    tasks' earlier scores on the stage are replaced as a whole (never mixed with new ones).
+    """
+    summaries = list(getattr(records, "summaries", ()))
     store.record_stage(planned.spec, "complete", metrics)
-    store.record_metrics(planned.stage_id, planned.spec.seed, records)
+    store.record_metrics(
+        planned.stage_id, planned.spec.seed, records, replace=[s.task for s in summaries]
+    )
+    store.record_evaluations(planned.stage_id, summaries)
 
 
 class _Bars:

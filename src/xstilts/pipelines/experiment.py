@@ -18,7 +18,7 @@ from typing import Any
 from xstilts.errors import ConfigError
 from xstilts.pipelines.overrides import apply_overrides
 from xstilts.pipelines.yamlio import read_yaml_file
-from xstilts.tasks.registry import did_you_mean
+from xstilts.tasks.registry import did_you_mean, get_task
 
 TOP_KEYS = (
     "name", "description", "data_dir", "output_dir", "cache_dir", "encoder", "seeds",
@@ -97,9 +97,13 @@ class ExperimentSpec:
 
     def eval_settings(self) -> Any:
         """The :class:`~xstilts.training.evaluate.EvalSettings` of this experiment."""
-        from xstilts.training.evaluate import EvalSettings  # imports torch: only when running
+        # Deferred: evaluate imports torch (only when running); plan imports this module.
+        from xstilts.pipelines.plan import eval_featurize_settings
+        from xstilts.tasks.spec import TaskType
+        from xstilts.training.evaluate import EvalSettings
 
         ev = self.evaluation
+        untrained = [t for t in self.targets if get_task(t).type is TaskType.RETRIEVAL]
         return EvalSettings(
             max_eval_examples=ev["max_eval_examples"],
             max_tokens=ev["max_tokens"],
@@ -107,6 +111,7 @@ class ExperimentSpec:
             retrieval_layer=ev["retrieval"]["layer"],
             languages={k: tuple(v) if v is not None else None for k, v in ev["languages"].items()},
             precision=ev["precision"],
+            featurize={t: eval_featurize_settings(self, t) for t in untrained},
         )
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from xstilts.errors import ConfigError
 from xstilts.models.builtin import identity as builtin_identity
 from xstilts.models.builtin import is_builtin
 from xstilts.pipelines.experiment import ARROW, ExperimentSpec, IntermediateOption, Step
@@ -41,24 +42,41 @@ FEATURIZE_DEFAULTS: dict[str, Any] = {
 # Only QA reads the window/answer settings; leaving them out elsewhere keeps ids stable when a
 # global ``train.stride`` changes.
 _QA_ONLY = ("stride", "max_query_length", "n_best", "max_answer_length")
+# A retrieval task is never trained: only its sequence length is a setting (pooling and layer
+# are ``evaluation.retrieval``).
+RETRIEVAL_KEYS = ("max_length",)
 
 
 def _pick(values: Mapping[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if k in keys}
 
 
-def featurize_settings(exp: ExperimentSpec, task: str) -> dict[str, Any]:
-    """Per-task featurization: built-in < task defaults < ``train`` < ``overrides[task]``."""
+def featurize_settings(exp: ExperimentSpec, task: str, step: Step | None = None) -> dict[str, Any]:
+    """Per-task featurization of a trained task.
+
+    Built-in < task defaults < ``train`` < ``overrides[task]`` < the mixture's own ``train``
+    (``step``: the mixture entry, the most specific place a setting can be written).
+    """
     spec = get_task(task)
     out = {
         **FEATURIZE_DEFAULTS,
         **_pick(spec.defaults, FEATURIZE_KEYS),
         **_pick(exp.train, FEATURIZE_KEYS),
         **_pick(exp.overrides.get(task, {}), FEATURIZE_KEYS),
+        **_pick(step.train if step is not None else {}, FEATURIZE_KEYS),
     }
     if spec.type is not TaskType.EXTRACTIVE_QA:
         out = {k: v for k, v in out.items() if k not in _QA_ONLY}
     return out
+
+
+def eval_featurize_settings(exp: ExperimentSpec, task: str) -> dict[str, Any]:
+    """Featurization of a task evaluated without training (retrieval): defaults < overrides."""
+    spec = get_task(task)
+    return {
+        **_pick(spec.defaults, RETRIEVAL_KEYS),
+        **_pick(exp.overrides.get(task, {}), RETRIEVAL_KEYS),
+    }
 
 
 def resolve_train(exp: ExperimentSpec, step: Step) -> dict[str, Any]:
@@ -84,7 +102,10 @@ def resolve_train(exp: ExperimentSpec, step: Step) -> dict[str, Any]:
     }  # fmt: skip
     train["epochs"] = float(train["epochs"])
     train["lr"] = float(train["lr"])
-    train["tasks"] = {t: featurize_settings(exp, t) for t in step.tasks}
+    # The dev evaluations during training batch by the evaluation's token budget too (run-only:
+    # not part of the stage id, like checkpoint_every).
+    train["eval_max_tokens"] = exp.evaluation["max_tokens"]
+    train["tasks"] = {t: featurize_settings(exp, t, step) for t in step.tasks}
     return train
 
 
@@ -158,11 +179,12 @@ class Chain:
 
 @dataclass
 class Plan:
-    """Stages in topological order (parents first), the chains using them, and savings."""
+    """Stages in topological order (parents first), the chains using them, savings, warnings."""
 
     experiment: ExperimentSpec
     stages: list[PlannedStage]
     chains: list[Chain]
+    warnings: list[str] = field(default_factory=list)  # settings this grid leaves unused
 
     def stage(self, stage_id: str) -> PlannedStage:
         """The planned stage with this id."""
@@ -244,6 +266,65 @@ def _chain_specs(
         yield spec
 
 
+def check_settings_use(exp: ExperimentSpec) -> list[str]:
+    """Every setting written must reach a stage or the evaluation (no silent no-op).
+
+    A setting that can never apply to its task is an error; one that only this grid leaves
+    unused (the same YAML may serve other grids, narrowed by ``key=value`` overrides) is
+    returned as a warning, shown by ``xstilts plan`` and ``run``.
+
+    Raises:
+        ConfigError: at the setting's key path, e.g. ``overrides.tatoeba.lr``.
+    """
+    steps = [(i, s) for i, o in enumerate(exp.options) for s in o.steps]
+    targets = [t for t in exp.targets if get_task(t).type is not TaskType.RETRIEVAL]
+    alone = {s.tasks[0] for _, s in steps if len(s.tasks) == 1} | set(targets)
+    trained = {t for _, s in steps for t in s.tasks} | set(targets)
+    qa = any(get_task(t).type is TaskType.EXTRACTIVE_QA for t in trained)
+    warnings: list[str] = []
+    for task, values in exp.overrides.items():
+        spec = get_task(task)
+        for key in values:
+            where = f"overrides.{task}.{key}"
+            if spec.type is TaskType.RETRIEVAL and key not in RETRIEVAL_KEYS:
+                raise ConfigError(
+                    f"{task} is a retrieval task: it is evaluated, never trained, so only "
+                    f"{', '.join(RETRIEVAL_KEYS)} applies to it", key=where,
+                    hint="remove it (pooling and layer are evaluation.retrieval settings)",
+                )  # fmt: skip
+            if key in _QA_ONLY and spec.type is not TaskType.EXTRACTIVE_QA:
+                raise ConfigError(
+                    f"{key} only applies to extractive-QA tasks ({task} is {spec.type.value})",
+                    key=where, hint="remove it",
+                )  # fmt: skip
+            if task not in trained and task not in exp.targets:
+                warnings.append(f"{where}: {task} is neither trained nor evaluated here (unused)")
+            elif key in TRAIN_KEYS and task not in alone:
+                warnings.append(
+                    f"{where}: {task} is only trained inside a mixture here, which takes its "
+                    "training settings from train and the mixture's own train (unused)"
+                )
+    for i, step in steps:
+        has_qa = any(get_task(t).type is TaskType.EXTRACTIVE_QA for t in step.tasks)
+        for key in step.train:
+            if key in _QA_ONLY and not has_qa:
+                raise ConfigError(
+                    f"{key} only applies to extractive-QA tasks; mixture {step.label} has none",
+                    key=f"intermediate.{i}", hint=f"remove train.{key} from the mixture",
+                )  # fmt: skip
+    unused = list(exp.train) if not trained else [k for k in exp.train if k in _QA_ONLY and not qa]
+    warnings += [f"train.{k}: no task this setting applies to is trained here (unused)"
+                 for k in unused]  # fmt: skip
+    if exp.mlm and not trained:
+        warnings.append("mlm: nothing is trained here (unused)")
+    if exp.keep_heads and not any(len(o.steps) + (1 if targets else 0) > 1 for o in exp.options):
+        warnings.append("keep_heads: no trained stage here has a trained parent (unused)")
+    evaluation = exp.source.get("evaluation") or {}
+    if evaluation.get("retrieval") and len(targets) == len(exp.targets):
+        warnings.append("evaluation.retrieval: no retrieval target here (unused)")
+    return warnings
+
+
 def _eval_languages(exp: ExperimentSpec, tasks: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
     langs = exp.evaluation["languages"]
     return {t: tuple(langs[t]) for t in tasks if langs.get(t) is not None}
@@ -261,6 +342,7 @@ def build_plan(exp: ExperimentSpec, *, count_examples: bool = True) -> Plan:
     """
     from xstilts.pipelines.stage import is_complete  # the cache's own completeness rule
 
+    warnings = check_settings_use(exp)
     counter = _Counter(exp.data_dir, count_examples)
     retrieval = tuple(t for t in exp.targets if get_task(t).type is TaskType.RETRIEVAL)
     base = StageSpec(
@@ -290,4 +372,4 @@ def build_plan(exp: ExperimentSpec, *, count_examples: bool = True) -> Plan:
                 chains.append(Chain(label, option.label, target, seed, ids))
                 for i in ids:
                     stages[i].chains.append(f"{label} (seed {seed})")
-    return Plan(exp, list(stages.values()), chains)
+    return Plan(exp, list(stages.values()), chains, warnings)

@@ -7,7 +7,8 @@ then renamed to ``<id>``. A crash leaves a resumable ``.partial-*``, never a hal
 
 Contents: ``spec.json``, ``encoder.safetensors``, ``encoder_config.json``, ``heads.safetensors``,
 ``heads.json``, ``tokenizer/``, ``trainer_state.json``, ``metrics.json``, ``COMPLETE``; after
-evaluation also ``eval/<task>-<settings hash>.json`` and ``predictions/``.
+evaluation also ``eval/<task>-<evaluation key>.json`` (scores and the identity they were computed
+under: see :func:`evaluate_stage`), ``examples/`` and ``predictions/``.
 """
 
 from __future__ import annotations
@@ -16,35 +17,34 @@ import dataclasses
 import json
 import random
 import shutil
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from xstilts.errors import CheckpointError, ConfigError, DataError
+from xstilts.errors import CheckpointError, ConfigError
 from xstilts.fileio import storage_errors
 from xstilts.fileio import write_json as _write_json
 from xstilts.models import builtin, checkpoint
 from xstilts.models.encoder import load_encoder
-from xstilts.models.heads import PoolingHead
 from xstilts.models.model import XstiltsModel
 from xstilts.models.tokenizer import load_tokenizer, train_tokenizer
-from xstilts.pipelines import integrity
+from xstilts.pipelines import integrity, stage_eval
 from xstilts.pipelines.locking import StageLock, partial_dir, publish
 from xstilts.pipelines.stage_spec import StageSpec
 from xstilts.tasks import get_task
-from xstilts.tasks.data import available_languages, load_examples
+from xstilts.tasks.data import load_examples
 from xstilts.tasks.formats import FeaturizeConfig, get_format
-from xstilts.tasks.spec import TaskSpec, TaskType
+from xstilts.tasks.spec import TaskSpec
 from xstilts.training import loop
 from xstilts.training.checkpointing import kill_hook
-from xstilts.training.evaluate import EvalRecord, EvalSettings, evaluate_task
+from xstilts.training.evaluate import EvalResults, EvalSettings
 from xstilts.training.mlm import build_mlm_objective, task_texts
 
 COMPLETE = "COMPLETE"
-RETRIEVAL_HEAD = "_retrieval"
+RETRIEVAL_HEAD = stage_eval.RETRIEVAL_HEAD
 _FEATURIZE_KEYS = {f.name for f in dataclasses.fields(FeaturizeConfig)}
 
 
@@ -309,95 +309,29 @@ def evaluate_stage(
     settings: EvalSettings,
     *,
     device: torch.device | None = None,
-) -> list[EvalRecord]:
-    """Evaluate a finished stage on ``tasks`` in every language present (cached per settings).
+) -> EvalResults:
+    """Evaluate a finished stage on ``tasks`` in every language present (cached per identity).
 
-    Classification/QA/tagging/multiple-choice tasks need their trained head in the stage;
-    retrieval tasks pool the encoder's hidden states with a temporary parameter-free head.
+    See :func:`xstilts.pipelines.stage_eval.evaluate_tasks`: a cached evaluation is used only
+    when its identity (task version, languages, the exact files and their hashes, row cap,
+    featurization, precision) equals today's; changed data re-scores the stage without
+    retraining it, and says so in the log.
 
     Returns:
-        All records (language x metric) of all tasks.
+        All records (language x metric) of all tasks, with one summary per task.
+
+    Raises:
+        CheckpointError: the stage is incomplete, or lacks the head a task needs.
+        DataError: a task has no evaluation data.
     """
-    stage_dir, data_dir = Path(stage_dir), Path(data_dir)
-    device = device or default_device()
-    model: XstiltsModel | None = None
-    records: list[EvalRecord] = []
-    for name in tasks:
-        cache = stage_dir / "eval" / f"{name}-{settings.cache_key(name)}.json"
-        per_example = stage_dir / "examples" / cache.name  # ids, predictions, gold, stats
-        if cache.is_file() and per_example.is_file():
-            records.extend(EvalRecord.from_dict(r) for r in json.loads(cache.read_text()))
-            continue
-        if model is None:
-            model, tokenizer, heads_info = load_stage_model(stage_dir, keep_heads=True)
-            model.to(device)
-        details: dict[str, dict[str, Any]] = {}
-        task_records, predictions = _evaluate_one(
-            spec, model, tokenizer, heads_info, get_task(name), data_dir, settings, device, details
-        )
-        _write_json(per_example, details)
-        if predictions:  # retrieval has none worth keeping (embeddings are huge, scores suffice)
-            _write_json(stage_dir / "predictions" / cache.name, predictions)
-        _write_json(cache, [r.to_dict() for r in task_records])
-        records.extend(task_records)
-    return records
+    stage_dir = Path(stage_dir)
+    if not is_complete(stage_dir):
+        raise CheckpointError("stage is missing or incomplete (no COMPLETE marker)", file=stage_dir)
 
+    def load() -> tuple[XstiltsModel, PreTrainedTokenizerBase]:
+        model, tokenizer, _ = load_stage_model(stage_dir, keep_heads=True)
+        return model, tokenizer
 
-def _evaluate_one(
-    spec: StageSpec,
-    model: XstiltsModel,
-    tokenizer: PreTrainedTokenizerBase,
-    heads_info: Mapping[str, Any],
-    task: TaskSpec,
-    data_dir: Path,
-    settings: EvalSettings,
-    device: torch.device,
-    details: dict[str, dict[str, Any]] | None = None,
-) -> tuple[list[EvalRecord], dict[str, list[Any]]]:
-    """Records and per-language predictions (and per-example ``details``) of one task."""
-    examples = {
-        lang: load_examples(task, data_dir, task.eval_split, lang, limit=settings.max_eval_examples)
-        for lang in _eval_languages(task, data_dir, settings)
-    }
-    predictions: dict[str, list[Any]] = {}
-    if task.type is TaskType.RETRIEVAL:
-        layer = settings.retrieval_layer
-        if layer is None:
-            layer = model.num_layers // 2  # XTREME's choice, as in XstiltsModel.head_layer
-        fcfg = dataclasses.replace(
-            featurize_config(spec, task), pooling=settings.retrieval_pooling, layer=layer
-        )
-        keep = list(heads_info)
-        model.add_head(RETRIEVAL_HEAD, PoolingHead(layer=layer, pooling=settings.retrieval_pooling))
-        try:
-            recs = evaluate_task(model, task, examples, tokenizer, fcfg, settings, device,
-                                 head=RETRIEVAL_HEAD, details_out=details)  # fmt: skip
-        finally:
-            model.drop_heads(keep)
-        return recs, predictions
-    if task.head not in heads_info:
-        raise CheckpointError(
-            f"stage has no {task.head!r} head to evaluate task {task.name!r} "
-            f"(heads: {sorted(heads_info) or 'none'})",
-            file=spec.stage_id,
-        )
-    fcfg = FeaturizeConfig(**heads_info[task.head].get("featurize", {}))
-    recs = evaluate_task(model, task, examples, tokenizer, fcfg, settings, device,
-                         predictions_out=predictions, details_out=details)  # fmt: skip
-    return recs, predictions
-
-
-def _eval_languages(task: TaskSpec, data_dir: Path, settings: EvalSettings) -> list[str]:
-    """Languages present on disk, restricted to the requested ones (missing ones are an error)."""
-    present = available_languages(task, data_dir, task.eval_split)
-    wanted = settings.languages_for(task.name)
-    if wanted is None:
-        return list(present)
-    missing = [lang for lang in wanted if lang not in present]
-    if missing:
-        raise DataError(
-            f"task {task.name!r}: no {task.eval_split} data for languages {missing} "
-            f"(present: {present})",
-            file=data_dir,
-        )
-    return [lang for lang in present if lang in wanted]
+    return stage_eval.evaluate_tasks(
+        spec, stage_dir, Path(data_dir), tasks, settings, device or default_device(), load
+    )

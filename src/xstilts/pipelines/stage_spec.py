@@ -14,11 +14,18 @@ from typing import Any
 
 STAGE_SCHEMA_VERSION = "1"
 _EVAL_ONLY = ("evaluate", "eval_languages")
-# How often a stage checkpoints changes nothing it computes (resume is exact): not in the id.
-# The torch thread count is recorded (spec.json, metrics.json) but not in the id either: every
-# executor applies the same resolved count, so a stage's result does not depend on where it ran,
-# and changing it must not invalidate a cache of finished stages.
-_RUN_ONLY_TRAIN = ("checkpoint_every", "keep_checkpoints", "threads")
+# How often a stage checkpoints changes nothing it computes (resume is exact), nor do the
+# progress-log interval and the dev evaluation's batch budget: not in the id. The torch thread
+# count is recorded (spec.json, metrics.json) but not in the id either: every executor applies
+# the same resolved count, so a stage's result does not depend on where it ran, and changing it
+# must not invalidate a cache of finished stages.
+_RUN_ONLY_TRAIN = (
+    "checkpoint_every",
+    "keep_checkpoints",
+    "log_every",
+    "eval_max_tokens",
+    "threads",
+)
 
 
 def _canonical(obj: Any) -> Any:

@@ -77,6 +77,7 @@ _RULES: dict[str, tuple[Check, str]] = {
     "keep_checkpoints": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     "deterministic": (lambda v: isinstance(v, bool), "true or false"),
     "threads": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    "log_every": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     "max_length": (lambda v: _is_int(v) and v >= 8, "an integer >= 8"),
     "stride": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
     "max_query_length": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
@@ -276,6 +277,11 @@ def _evaluation(raw: Any, targets: tuple[str, ...]) -> dict[str, Any]:
             raise ConfigError(f"{task!r} is not a target of this experiment", key=key)
         spec = get_task(task)
         if langs is not None:
+            if not langs:
+                raise ConfigError(
+                    "an empty language list scores nothing", key=key,
+                    hint="list languages, or null for every language present",
+                )  # fmt: skip
             declared = spec.languages(spec.eval_split)
             for i, lang in enumerate(langs):
                 if lang not in declared:
@@ -294,10 +300,12 @@ def _evaluation(raw: Any, targets: tuple[str, ...]) -> dict[str, Any]:
 def _mlm(raw: Any) -> dict[str, Any]:
     if not raw:
         return {}
-    check_keys(raw, ["weight", "probability", "texts_from"], "mlm")
+    check_keys(raw, ["weight", "probability", "texts_from", "max_length"], "mlm")
     out = {"weight": 1.0, "probability": 0.15, "texts_from": [], **raw}
     if (_num(out["weight"]) or 0) <= 0:
         raise ConfigError("must be a number > 0", key="mlm.weight")
+    if "max_length" in out and not _RULES["max_length"][0](out["max_length"]):
+        raise ConfigError(f"must be {_RULES['max_length'][1]}", key="mlm.max_length")
     if not 0 < (_num(out["probability"]) or 0) < 1:
         raise ConfigError("must be a number in (0, 1)", key="mlm.probability")
     for i, name in enumerate(out["texts_from"]):

@@ -1,18 +1,23 @@
 """Everything a report needs, read once: runs, scores, per-example data, degenerate flags.
 
 Scores come from the results store; per-example statistics from each target stage's
-``examples/<task>-<settings hash>.json`` (written by the evaluator). A run is *degenerate*
-when a stage of its chain diverged (a non-finite training loss, or a final loss far above the
-first) or its target predictions sit at the majority class (classification) or score ~0
-(tagging, QA). Degenerate runs are kept in the data with their reasons; means and tests drop
-them, and every table says so.
+``examples/<task>-<evaluation key>.json`` (written by the evaluator; the store names the key of
+the latest evaluation). A run is *degenerate* when a stage of its chain diverged (a non-finite
+training loss, or a final loss far above the first) or its target predictions sit at the
+majority class (classification) or score ~0 (tagging, QA). Degenerate runs are kept in the data
+with their reasons; means and tests drop them, and every table (``xstilts results`` and
+``xstilts report`` alike) says so. What is not scored is said too, with its exact cause
+(:func:`unscored_notes`): no gold labels, a failed or interrupted stage, or files on disk that
+are not a language of the task.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import statistics
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +51,8 @@ class RunData:
     score: float | None
     details: dict[str, dict[str, Any]] | None = None
     flags: list[str] = field(default_factory=list)
+    evaluation: dict[str, Any] | None = None  # the store's latest evaluation of the target
+    stage: dict[str, Any] | None = None  # the store's row of the target stage
 
     @property
     def degenerate(self) -> bool:
@@ -95,14 +102,20 @@ def _lang_scores(metrics: dict[str, dict[str, float]], task: str) -> dict[str, f
     return out
 
 
-def _details(stages_dir: Path | None, stage_id: str, task: str) -> dict[str, Any] | None:
-    """The newest per-example file of ``task`` in a stage (None when absent)."""
+def _details(
+    stages_dir: Path | None, stage_id: str, task: str, key: str | None
+) -> dict[str, Any] | None:
+    """The per-example file of the evaluation ``key`` (None when absent).
+
+    Stores written before evaluation keys were recorded (``key`` None): the newest file.
+    """
     if stages_dir is None:
         return None
-    files = sorted(
-        (stages_dir / stage_id / "examples").glob(f"{task}-*.json"),
-        key=lambda p: p.stat().st_mtime,
-    )
+    folder = stages_dir / stage_id / "examples"
+    if key is not None:
+        path = folder / f"{task}-{key}.json"
+        return json.loads(path.read_text()) if path.is_file() else None
+    files = sorted(folder.glob(f"{task}-*.json"), key=lambda p: p.stat().st_mtime)
     return json.loads(files[-1].read_text()) if files else None
 
 
@@ -160,30 +173,42 @@ def load_experiment_data(
     Raises:
         DataError: an empty store or an unknown experiment.
     """
+    with ResultsStore(db) as store:
+        return experiment_data(store, stages_dir, experiment)
+
+
+def experiment_data(
+    store: ResultsStore, stages_dir: Path | None = None, experiment: str | None = None
+) -> ExperimentData:
+    """:func:`load_experiment_data` on an open store (``xstilts results`` uses it too)."""
+    db = store.path
     if stages_dir is None and (db.parent / "stages").is_dir():
         stages_dir = db.parent / "stages"
-    with ResultsStore(db) as store:
-        names = store.experiments()
-        if not names:
-            raise DataError("the results store holds no experiment yet", file=db)
-        name = experiment or names[0]
-        if name not in names:
-            raise DataError(f"no experiment {name!r} in the store (has {names})", file=db)
-        row = store.conn.execute("SELECT spec FROM experiments WHERE name = ?", (name,)).fetchone()
-        spec = json.loads(row[0]) if row and row[0] else {}
-        runs_rows = store.runs(name)
-        stages = store.stage_rows()
-        metrics = {
-            (r.target_stage_id, r.target): store.task_metrics(r.target_stage_id, r.target)
-            for r in runs_rows
-        }
+    names = store.experiments()
+    if not names:
+        raise DataError("the results store holds no experiment yet", file=db)
+    name = experiment or names[0]
+    if name not in names:
+        raise DataError(f"no experiment {name!r} in the store (has {names})", file=db)
+    row = store.conn.execute("SELECT spec FROM experiments WHERE name = ?", (name,)).fetchone()
+    spec = json.loads(row[0]) if row and row[0] else {}
+    runs_rows = store.runs(name)
+    stages = store.stage_rows()
+    evaluations = store.evaluations()
+    metrics = {
+        (r.target_stage_id, r.target): store.task_metrics(r.target_stage_id, r.target)
+        for r in runs_rows
+    }
     by_id = {s["stage_id"]: s for s in stages}
     runs = []
     for r in runs_rows:
         langs = _lang_scores(metrics[(r.target_stage_id, r.target)], r.target)
         score = sum(langs.values()) / len(langs) if langs else None
         run = RunData(r.option, r.target, r.seed, r.target_stage_id, langs, score)
-        run.details = _details(stages_dir, r.target_stage_id, r.target)
+        run.evaluation = evaluations.get((r.target_stage_id, r.target))
+        run.stage = by_id.get(r.target_stage_id)
+        key = run.evaluation["eval_key"] if run.evaluation else None
+        run.details = _details(stages_dir, r.target_stage_id, r.target, key)
         for stage in _chain(r.target_stage_id, by_id):
             run.flags.extend(loss_flags(stage))
         run.flags.extend(prediction_flags(r.target, run.details, score))
@@ -191,3 +216,90 @@ def load_experiment_data(
     options = list(dict.fromkeys(r.option for r in runs_rows))
     targets = list(dict.fromkeys(r.target for r in runs_rows))
     return ExperimentData(name, spec, options, targets, runs, stages, stages_dir)
+
+
+NO_GOLD = (
+    "evaluation data has no gold labels (e.g. TyDiQA-GoldP dev as XTREME distributes it); "
+    "predictions were written, nothing could be scored"
+)
+
+
+def unscored_reason(run: RunData) -> str | None:
+    """Why a run has no score (None when it has one), from what the store recorded."""
+    if run.score is not None:
+        return None
+    ev = run.evaluation
+    if ev is not None:
+        if not ev["languages"]:
+            return "no language was evaluated"
+        if set(ev["languages"]) <= set(ev["unlabelled"]):
+            return NO_GOLD
+        return "its evaluation recorded no score"
+    status = (run.stage or {}).get("status")
+    if status == "failed":
+        error = ((run.stage or {}).get("metrics") or {}).get("error") or "see the run's log"
+        return f"not evaluated: its stage failed ({error}); fix it and run `xstilts run` again"
+    if status == "complete" and run.lang_scores == {}:
+        return "no score recorded for it (evaluated before xstilts recorded why); run again"
+    return "not evaluated: the run stopped before this stage was evaluated; run again"
+
+
+def unscored_notes(runs: Sequence[RunData], targets: Sequence[str]) -> list[str]:
+    """What is not scored and why, one line per (target, cause), in target order.
+
+    Whole runs without a score (:func:`unscored_reason`), languages without gold labels inside
+    scored runs, and evaluation files or languages on disk that were not scored.
+    """
+    notes: list[str] = []
+    for target in targets:
+        mine = [r for r in runs if r.target == target]
+        reasons = Counter(reason for r in mine if (reason := unscored_reason(r)) is not None)
+        for reason, n in reasons.items():
+            share = "" if n == len(mine) else f"{n} of {len(mine)} runs: "
+            notes.append(f"{target}: {share}{reason}")
+        partial = sorted({lang for r in mine if r.score is not None and r.evaluation
+                          for lang in r.evaluation["unlabelled"]})  # fmt: skip
+        if partial:
+            notes.append(f"{target}: {', '.join(partial)} have no gold labels (not averaged)")
+        left_out: dict[str, list[str]] = {}
+        for r in mine:
+            for item, why in (r.evaluation or {}).get("not_scored", {}).items():
+                if item not in left_out.setdefault(why, []):
+                    left_out[why].append(item)
+        notes += [f"{target}: not scored: {', '.join(items)} ({why})"
+                  for why, items in left_out.items()]  # fmt: skip
+    return notes
+
+
+def degenerate_notes(runs: Sequence[RunData]) -> list[str]:
+    """One visible line per degenerate run: which run and why it was excluded."""
+    return [
+        f"† excluded (degenerate): {r.option} → {r.target}, seed {r.seed}: " + "; ".join(r.flags)
+        for r in runs
+        if r.degenerate
+    ]
+
+
+def split_usable(
+    runs: Sequence[RunData], value: Callable[[RunData], float | None]
+) -> tuple[list[float], list[float]]:
+    """``value`` of the usable runs and of the degenerate ones (seed order; None skipped)."""
+    ordered = sorted(runs, key=lambda r: r.seed)
+    good = [v for r in ordered if not r.degenerate and (v := value(r)) is not None]
+    bad = [v for r in ordered if r.degenerate and (v := value(r)) is not None]
+    return good, bad
+
+
+def cell_text(values: Sequence[float], degenerate: Sequence[float]) -> str:
+    """A cell: mean ± std of the usable values, ``†k`` when k degenerate ones were left out.
+
+    Only degenerate values: their mean in parentheses, marked. No value at all: ``""``.
+    """
+    if not values:
+        if degenerate:
+            return f"({statistics.fmean(degenerate):.1f})† all {len(degenerate)} degenerate"
+        return ""
+    text = f"{statistics.fmean(values):.1f}"
+    if len(values) > 1:
+        text += f" ± {statistics.stdev(values):.1f}"
+    return text + (f" †{len(degenerate)}" if degenerate else "")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
 from rich.tree import Tree
 
 from xstilts.pipelines.plan import Plan, PlannedStage
@@ -33,7 +34,7 @@ def plan_tree(plan: Plan) -> Tree:
 
 
 def plan_summary(plan: Plan) -> list[str]:
-    """Lines with the totals and what sharing prefixes saves."""
+    """Lines with the totals, what sharing prefixes saves, and settings left unused."""
     n_cached = sum(s.cached for s in plan.stages)
     train_stages = [s for s in plan.stages if s.spec.kind == "train"]
     alone, shared = plan.passes_alone, plan.passes_shared
@@ -45,4 +46,5 @@ def plan_summary(plan: Plan) -> list[str]:
         f"examples-passes: {alone:,} running each chain alone vs {shared:,} with shared "
         f"prefixes (saves {alone - shared:,}, {plan.savings:.0%}); still to run: "
         f"{plan.passes_to_run:,}",
+        *(f"[yellow]warning:[/] {escape(w)}" for w in plan.warnings),
     ]

@@ -14,7 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from xstilts.metrics.xtreme_score import XTREME_TASKS
-from xstilts.reporting.collect import ExperimentData, RunData
+from xstilts.reporting.collect import (
+    ExperimentData,
+    cell_text,
+    degenerate_notes,
+    split_usable,
+    unscored_notes,
+)
 from xstilts.reporting.deltas import AVG, DeltaTable, delta_tables, language_delta_table
 from xstilts.reporting.render import Grid, latex, markdown, to_csv
 from xstilts.tasks.registry import get_task
@@ -43,17 +49,6 @@ def avg_label(targets: Sequence[str]) -> str:
     return "XTREME" if set(XTREME_TASKS) <= set(targets) else AVG
 
 
-def _cell(values: Sequence[float], excluded: int, degenerate: Sequence[float]) -> str:
-    if not values:
-        if degenerate:
-            return f"({statistics.fmean(degenerate):.1f})† all {len(degenerate)} degenerate"
-        return ""
-    text = f"{statistics.fmean(values):.1f}"
-    if len(values) > 1:
-        text += f" ± {statistics.stdev(values):.1f}"
-    return text + (f" †{excluded}" if excluded else "")
-
-
 def main_grid(data: ExperimentData) -> Grid:
     """Rows = conditions, columns = targets + the average over targets (XTREME when all 9)."""
     label = avg_label(data.avg_targets)
@@ -65,14 +60,14 @@ def main_grid(data: ExperimentData) -> Grid:
             every = data.runs_of(option, t, usable=False)
             good = [r.score for r in every if not r.degenerate and r.score is not None]
             bad = [r.score for r in every if r.degenerate and r.score is not None]
-            row[t] = _cell(good, len(bad), bad)
+            row[t] = cell_text(good, bad)
         seeds = sorted({r.seed for r in data.runs if r.option == option})
         overall = []
         for s in seeds:
             per = [[r for r in data.runs_of(option, t) if r.seed == s] for t in data.avg_targets]
             if per and all(per):
                 overall.append(statistics.fmean(p[0].score for p in per))  # type: ignore[misc]
-        row[label] = _cell(overall, 0, [])
+        row[label] = cell_text(overall, [])
         grid.rows[option] = row
     grid.notes.append(
         f"Cells: mean ± std over seeds. {label}: mean over {', '.join(data.avg_targets) or '—'} "
@@ -81,28 +76,13 @@ def main_grid(data: ExperimentData) -> Grid:
     if label == AVG:
         missing = [t for t in XTREME_TASKS if t not in data.avg_targets]
         grid.notes.append("Not the XTREME score: missing or unscored " + ", ".join(missing))
-    unscored = [t for t in data.targets if not any(r.score is not None for r in data.runs
-                                                   if r.target == t)]  # fmt: skip
-    if unscored:
-        grid.notes.append(
-            ", ".join(unscored) + ": evaluation data has no gold labels; predictions were "
-            "written (see export), nothing could be scored"
-        )
+    grid.notes.extend(unscored_notes(data.runs, data.targets))  # the same as `xstilts results`
     grid.notes.extend(degenerate_notes(data.runs))
     return grid
 
 
-def degenerate_notes(runs: Sequence[RunData]) -> list[str]:
-    """One visible line per degenerate run: which run and why it was excluded."""
-    return [
-        f"† excluded (degenerate): {r.option} → {r.target}, seed {r.seed}: " + "; ".join(r.flags)
-        for r in runs
-        if r.degenerate
-    ]
-
-
 def language_grid(data: ExperimentData, target: str) -> Grid:
-    """One target per language (usable runs), with the language average."""
+    """One target per language (usable runs; degenerate ones marked †), with the average."""
     spec = get_task(target)
     seen = {lang for r in data.runs if r.target == target for lang in r.lang_scores}
     langs = [lang for lang in spec.eval_languages if lang in seen] + sorted(
@@ -111,16 +91,16 @@ def language_grid(data: ExperimentData, target: str) -> Grid:
     metric = "(EM+F1)/2" if spec.type.value == "extractive_qa" else spec.metrics[0]
     grid = Grid(f"{target} per language ({metric})", [*langs, AVG], slug=f"lang-{target}")
     for option in data.options:
-        runs = data.runs_of(option, target)
+        # As `xstilts results`: usable runs averaged, degenerate ones shown apart (†).
+        every = data.runs_of(option, target, usable=False)
         row = {
-            lang: _cell([r.lang_scores[lang] for r in runs if lang in r.lang_scores], 0, [])
+            lang: cell_text(*split_usable(every, lambda r, lang=lang: r.lang_scores.get(lang)))
             for lang in langs
         }
-        row[AVG] = _cell([r.score for r in runs if r.score is not None], 0, [])
-        excluded = len(data.runs_of(option, target, usable=False)) - len(runs)
-        if excluded:
-            row[AVG] += f" †{excluded}"
+        row[AVG] = cell_text(*split_usable(every, lambda r: r.score))
         grid.rows[option] = row
+    runs = [r for r in data.runs if r.target == target]
+    grid.notes = unscored_notes(runs, [target]) + degenerate_notes(runs)
     return grid
 
 

@@ -4,19 +4,34 @@ Numbers first (:class:`ResultTable` of :class:`Cell`), rendering second (:func:`
 tests check values and the CLI only prints. A cell is the mean over seeds (± sample standard
 deviation when there are several). Per language the task type's headline number is used
 (QA: (EM + F1) / 2), via :func:`xstilts.metrics.xtreme_score.task_score`.
+
+Runs are read through :mod:`xstilts.reporting.collect`, as ``xstilts report`` reads them: a
+degenerate run is left out of every mean and marked ``†`` with its reason, and what is not
+scored is said with its cause, so both commands print the same numbers and notes.
 """
 
 from __future__ import annotations
 
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from rich.markup import escape
 from rich.table import Table
 
-from xstilts.errors import DataError, XstiltsError
-from xstilts.metrics.xtreme_score import XTREME_TASKS, task_score, xtreme_score
-from xstilts.results.store import ResultsStore, Run
+from xstilts.errors import DataError
+from xstilts.metrics.xtreme_score import XTREME_TASKS, xtreme_score
+from xstilts.reporting.collect import (
+    ExperimentData,
+    RunData,
+    cell_text,
+    degenerate_notes,
+    experiment_data,
+    split_usable,
+    unscored_notes,
+)
+from xstilts.results.store import ResultsStore
 from xstilts.tasks.registry import get_task
 
 XTREME_COLUMN = "XTREME"
@@ -24,9 +39,13 @@ XTREME_COLUMN = "XTREME"
 
 @dataclass(frozen=True)
 class Cell:
-    """Mean (and std when > 1 value) over seeds; ``mean is None`` = no result."""
+    """Mean (and std when > 1 value) over usable seeds; ``mean is None`` = no usable result.
+
+    ``degenerate`` holds the scores of runs left out as degenerate (shown, never averaged).
+    """
 
     values: tuple[float, ...] = ()
+    degenerate: tuple[float, ...] = ()
 
     @property
     def mean(self) -> float | None:
@@ -39,10 +58,8 @@ class Cell:
         return statistics.stdev(self.values) if len(self.values) > 1 else None
 
     def text(self) -> str:
-        """``81.2``, ``81.2 ± 0.4`` or ``—``."""
-        if self.mean is None:
-            return "—"
-        return f"{self.mean:.1f}" if self.std is None else f"{self.mean:.1f} ± {self.std:.1f}"
+        """``81.2``, ``81.2 ± 0.4``, ``81.2 †1`` (one run excluded) or ``—``."""
+        return cell_text(self.values, self.degenerate) or "—"
 
 
 @dataclass
@@ -59,40 +76,14 @@ class ResultTable:
         return self.rows.get(row, {}).get(column, Cell()).mean
 
 
-def _experiment(store: ResultsStore, experiment: str | None) -> str:
-    if experiment is not None:
-        return experiment
-    names = store.experiments()
-    if not names:
-        raise DataError("the results store holds no experiment yet", file=store.path)
-    return names[0]
+def _data(store: ResultsStore, experiment: str | None, stages_dir: Path | None) -> ExperimentData:
+    return experiment_data(store, stages_dir, experiment)
 
 
-def _options(runs: Sequence[Run]) -> list[str]:
-    return list(dict.fromkeys(r.option for r in runs))
-
-
-def _score(metrics: Mapping[str, Mapping[str, float]], task: str) -> float | None:
-    """Headline score, or None when the task reported no usable numbers."""
-    if not metrics:
-        return None
-    try:
-        return task_score(metrics, get_task(task).type)
-    except XstiltsError:
-        return None  # e.g. a QA set without gold answers scores nothing
-
-
-def _per_seed(
-    store: ResultsStore, runs: Sequence[Run], option: str, target: str
-) -> dict[int, float]:
-    """Seed -> task score of one option on one target."""
-    out: dict[int, float] = {}
-    for r in runs:
-        if r.option == option and r.target == target:
-            score = _score(store.task_metrics(r.target_stage_id, target), target)
-            if score is not None:
-                out[r.seed] = score
-    return out
+def _cell(runs: Sequence[RunData], value: Callable[[RunData], float | None]) -> Cell:
+    """Usable values (seed order) and the degenerate ones of some runs."""
+    good, bad = split_usable(runs, value)
+    return Cell(tuple(good), tuple(bad))
 
 
 def _versions_caption(store: ResultsStore, tasks: Sequence[str]) -> str:
@@ -101,36 +92,33 @@ def _versions_caption(store: ResultsStore, tasks: Sequence[str]) -> str:
     return ", ".join(f"{t} v{'/'.join(versions[t]) or get_task(t).version}" for t in tasks)
 
 
-def _unscored_note(targets: Sequence[str], scored: Mapping[str, bool]) -> str | None:
-    """Name the targets that ran but produced no score (evaluation data without gold labels)."""
-    unscored = [t for t in targets if not scored.get(t)]
-    if not unscored:
-        return None
-    return (
-        ", ".join(unscored) + ": evaluation data has no gold labels (e.g. TyDiQA-GoldP dev as "
-        "XTREME distributes it); predictions were written, nothing could be scored"
-    )
-
-
-def xtreme_table(store: ResultsStore, experiment: str | None = None) -> ResultTable:
+def xtreme_table(
+    store: ResultsStore, experiment: str | None = None, *, stages_dir: Path | None = None
+) -> ResultTable:
     """Rows = intermediate options, columns = target task scores, then the XTREME score.
 
-    The XTREME column is filled only for rows with all nine XTREME tasks; otherwise the
-    caption names the missing tasks.
+    The XTREME column is filled only for rows with all nine XTREME tasks (usable runs of the
+    same seed); otherwise the caption names the missing tasks.
+
+    Args:
+        store: The results store.
+        experiment: Experiment name (default: the most recently updated).
+        stages_dir: The stage cache (per-example files for the degenerate checks; default
+            ``<store dir>/stages``).
     """
-    name = _experiment(store, experiment)
-    runs = store.runs(name)
-    targets = list(dict.fromkeys(r.target for r in runs))
-    table = ResultTable(f"{name}: zero-shot cross-lingual results", [*targets, XTREME_COLUMN])
+    data = _data(store, experiment, stages_dir)
+    targets = data.targets
+    table = ResultTable(f"{data.name}: zero-shot cross-lingual results", [*targets, XTREME_COLUMN])
     missing_any: set[str] = set()
-    for option in _options(runs):
-        per_target = {t: _per_seed(store, runs, option, t) for t in targets}
-        row = {t: Cell(tuple(v for _, v in sorted(s.items()))) for t, s in per_target.items()}
-        seeds = sorted({seed for s in per_target.values() for seed in s})
+    for option in data.options:
+        runs = {t: data.runs_of(option, t, usable=False) for t in targets}
+        row = {t: _cell(runs[t], lambda r: r.score) for t in targets}
+        usable = {t: {r.seed: r.score for r in data.runs_of(option, t)} for t in targets}
+        seeds = sorted({seed for by_seed in usable.values() for seed in by_seed})
         overall: list[float] = []
         for seed in seeds:
-            scores = {t: s[seed] for t, s in per_target.items() if seed in s}
-            score, missing = xtreme_score(scores)
+            scores = {t: s[seed] for t, s in usable.items() if seed in s}
+            score, missing = xtreme_score(scores)  # type: ignore[arg-type]
             missing_any.update(missing)
             if score is not None:
                 overall.append(score)
@@ -139,52 +127,52 @@ def xtreme_table(store: ResultsStore, experiment: str | None = None) -> ResultTa
         row[XTREME_COLUMN] = Cell(tuple(overall))
         table.rows[option] = row
     notes = [_versions_caption(store, targets)]
-    scored = {
-        t: any(r.get(t, Cell()).mean is not None for r in table.rows.values()) for t in targets
-    }
-    unscored = _unscored_note(targets, scored)
-    if unscored:
-        notes.append(unscored)
+    notes += unscored_notes(data.runs, targets)
     if missing_any:
         ordered = [t for t in XTREME_TASKS if t in missing_any]
         notes.append("XTREME score needs all 9 tasks; missing: " + ", ".join(ordered))
+    notes += degenerate_notes(data.runs)
     table.caption = "\n".join(notes)
     return table
 
 
-def language_table(store: ResultsStore, task: str, experiment: str | None = None) -> ResultTable:
+def language_table(
+    store: ResultsStore,
+    task: str,
+    experiment: str | None = None,
+    *,
+    stages_dir: Path | None = None,
+) -> ResultTable:
     """Rows = intermediate options, columns = the task's languages, then their average.
 
     Raises:
         DataError: if the experiment has no run with ``task`` as its target.
     """
-    name = _experiment(store, experiment)
-    runs = [r for r in store.runs(name) if r.target == task]
+    if experiment is not None and experiment not in store.experiments():
+        raise DataError(
+            f"experiment {experiment!r} has no results for task {task!r}", key=task,
+            hint=f"experiments in the store: {', '.join(store.experiments()) or 'none'}",
+        )  # fmt: skip
+    data = _data(store, experiment, stages_dir)
+    runs = [r for r in data.runs if r.target == task]
     if not runs:
-        raise DataError(f"experiment {name!r} has no results for task {task!r}", key=task)
+        raise DataError(f"experiment {data.name!r} has no results for task {task!r}", key=task)
     spec = get_task(task)
-    by_option: dict[str, dict[str, list[float]]] = {}
-    for r in runs:
-        metrics = store.task_metrics(r.target_stage_id, task)
-        values = by_option.setdefault(r.option, {})
-        for lang, scores in metrics.items():
-            score = _score({lang: scores}, task)
-            if score is not None:
-                values.setdefault(lang, []).append(score)
-        avg = _score(metrics, task)
-        if avg is not None:
-            values.setdefault("avg", []).append(avg)
-    seen = {lang for v in by_option.values() for lang in v if lang != "avg"}
+    seen = {lang for r in runs for lang in r.lang_scores}
     order = [lang for lang in spec.eval_languages if lang in seen]
     langs = order + sorted(seen - set(order))
-    table = ResultTable(f"{name}: {task} per language", [*langs, "avg"])
-    for option, values in by_option.items():
-        table.rows[option] = {c: Cell(tuple(values.get(c, ()))) for c in table.columns}
+    table = ResultTable(f"{data.name}: {task} per language", [*langs, "avg"])
+    for option in data.options:
+        mine = data.runs_of(option, task, usable=False)
+        if not mine:
+            continue
+        row = {lang: _cell(mine, lambda r, lang=lang: r.lang_scores.get(lang)) for lang in langs}
+        row["avg"] = _cell(mine, lambda r: r.score)
+        table.rows[option] = row
     metric = "(EM+F1)/2" if spec.type.value == "extractive_qa" else spec.metrics[0]
-    table.caption = f"{_versions_caption(store, [task])}; per language: {metric}"
-    unscored = _unscored_note([task], {task: bool(seen)})
-    if unscored:
-        table.caption += "\n" + unscored
+    notes = [f"{_versions_caption(store, [task])}; per language: {metric}"]
+    notes += unscored_notes(runs, [task]) + degenerate_notes(runs)
+    table.caption = "\n".join(notes)
     return table
 
 
@@ -193,7 +181,9 @@ def render(table: ResultTable, *, max_columns: int | None = None) -> Table:
 
     Wide language tables (Tatoeba has 36 languages) stay readable in a terminal that way.
     """
-    out = Table(title=table.title, caption=table.caption or None, caption_justify="left")
+    # Notes quote stage ids in brackets ("mnli [ab12cd34]"): text, never rich markup.
+    caption = escape(table.caption) if table.caption else None
+    out = Table(title=escape(table.title), caption=caption, caption_justify="left")
     if max_columns is not None and len(table.columns) > max_columns:
         out.add_column("", style="bold")
         for option in table.rows:

@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from xstilts.errors import DataError
-from xstilts.tasks.data import available_languages, load_examples
+from xstilts.tasks.data import available_languages, load_examples, undeclared_files
 from xstilts.tasks.registry import get_task, list_tasks
 from xstilts.tasks.spec import TaskSpec
 
@@ -18,7 +19,19 @@ SHOWN_EXAMPLES = 3
 
 
 def _split_summary(spec: TaskSpec, data_dir: Path, split: str) -> str:
-    """``en: 8,999`` for one language, ``15 langs: 9,000`` for several, ``-`` when absent."""
+    """``en: 8,999`` for one language, ``15 langs: 9,000`` for several, ``-`` when absent.
+
+    Files of languages the task does not declare are named: they are never read or scored.
+    """
+    unused = undeclared_files(spec, data_dir, split)
+    note = ""
+    if unused:
+        files = ", ".join(escape(p) for paths in unused.values() for p in paths)
+        note = f" [yellow](not used, not a language of {spec.name}: {files})[/]"
+    return _split_counts(spec, data_dir, split) + note
+
+
+def _split_counts(spec: TaskSpec, data_dir: Path, split: str) -> str:
     langs = available_languages(spec, data_dir, split)
     if not langs:
         return f"{split}: [dim]absent[/]"

@@ -45,7 +45,13 @@ CREATE TABLE IF NOT EXISTS metrics (
     language TEXT NOT NULL, split TEXT NOT NULL, metric TEXT NOT NULL, value REAL NOT NULL,
     seed INTEGER, n INTEGER, extra TEXT,
     UNIQUE (stage_id, task, task_version, language, split, metric));
+CREATE TABLE IF NOT EXISTS evaluations (
+    stage_id TEXT NOT NULL, task TEXT NOT NULL, task_version TEXT NOT NULL,
+    eval_key TEXT NOT NULL, status TEXT NOT NULL, reason TEXT, languages TEXT NOT NULL,
+    unlabelled TEXT NOT NULL, not_scored TEXT NOT NULL, files TEXT NOT NULL, data_dir TEXT,
+    updated TEXT, PRIMARY KEY (stage_id, task));
 """
+_JSON_COLUMNS = ("languages", "unlabelled", "not_scored", "files")
 
 
 class MetricRecord(Protocol):
@@ -236,17 +242,35 @@ class ResultsStore:
         self.conn.commit()
 
     @_guarded
-    def record_metrics(self, stage_id: str, seed: int, records: Iterable[MetricRecord]) -> int:
+    def record_metrics(
+        self,
+        stage_id: str,
+        seed: int,
+        records: Iterable[MetricRecord],
+        *,
+        replace: Iterable[str] = (),
+    ) -> int:
         """Upsert evaluation records of one stage; returns how many were written.
 
         Scores of an older (or other) version of the same task on the same stage are removed:
         a re-evaluation after a scoring change replaces them, so queries never mix versions.
+
+        Args:
+            stage_id: The evaluated stage.
+            seed: Its seed.
+            records: The scores.
+            replace: Tasks evaluated anew as a whole: every earlier row of these tasks on this
+                stage goes first, so a language no longer scored leaves no stale row behind.
         """
         rows = [
             (stage_id, r.task, r.task_version, r.language, r.split, r.metric, float(r.value),
              seed, r.n_examples, json.dumps(r.extra or {}, sort_keys=True, default=str))
             for r in records
         ]  # fmt: skip
+        for task in dict.fromkeys(replace):
+            self.conn.execute(
+                "DELETE FROM metrics WHERE stage_id = ? AND task = ?", (stage_id, task)
+            )
         for task, version in {(r[1], r[2]) for r in rows}:
             self.conn.execute(
                 "DELETE FROM metrics WHERE stage_id = ? AND task = ? AND task_version != ?",
@@ -260,6 +284,33 @@ class ResultsStore:
         )
         self.conn.commit()
         return len(rows)
+
+    @_guarded
+    def record_evaluations(self, stage_id: str, summaries: Iterable[Any]) -> None:
+        """Upsert what each task's latest evaluation of a stage covered.
+
+        ``summaries`` are :class:`~xstilts.training.evaluate.EvalSummary` objects (``to_dict``):
+        evaluation key, ``evaluated``/``cached`` and why, languages scored and unlabelled,
+        what on disk was not scored, and the files (with hashes) the scores come from.
+        """
+        rows = []
+        for summary in summaries:
+            d = summary.to_dict()
+            rows.append(
+                (stage_id, d["task"], d["task_version"], d["key"], d["status"], d["reason"],
+                 *(json.dumps(d[c], sort_keys=True) for c in _JSON_COLUMNS), d["data_dir"],
+                 _now())
+            )  # fmt: skip
+        self.conn.executemany(
+            "INSERT INTO evaluations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT "
+            "(stage_id, task) DO UPDATE SET task_version = excluded.task_version, "
+            "eval_key = excluded.eval_key, status = excluded.status, reason = excluded.reason, "
+            "languages = excluded.languages, unlabelled = excluded.unlabelled, "
+            "not_scored = excluded.not_scored, files = excluded.files, "
+            "data_dir = excluded.data_dir, updated = excluded.updated",
+            rows,
+        )
+        self.conn.commit()
 
     @_guarded
     def replace_runs(self, experiment: str, chains: Sequence[ChainLike]) -> None:
@@ -328,3 +379,15 @@ class ResultsStore:
                 row[key] = json.loads(row[key]) if row[key] else None
             rows.append(row)
         return rows
+
+    def evaluations(self) -> dict[tuple[str, str], dict[str, Any]]:
+        """(stage id, task) -> its latest evaluation (JSON columns decoded)."""
+        cur = self.conn.execute("SELECT * FROM evaluations")
+        names = [d[0] for d in cur.description]
+        out = {}
+        for values in cur:
+            row = dict(zip(names, values, strict=True))
+            for key in _JSON_COLUMNS:
+                row[key] = json.loads(row[key])
+            out[(row["stage_id"], row["task"])] = row
+        return out

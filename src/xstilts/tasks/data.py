@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import logging
+import re
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -122,21 +124,18 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def data_fingerprint(
+def data_files(
     spec: TaskSpec, data_dir: Path, splits: Iterable[str], langs: Iterable[str] | None = None
-) -> str:
-    """sha256 over (relative path, size, content hash) of every file the splits read.
+) -> dict[str, str]:
+    """Every file the splits read, as relative path -> ``"<size>:<sha256>"`` (sorted by path).
 
     Sibling files a reader reads too (Tatoeba/BUCC ``.en``, ``.gold``) are included.
 
     Args:
         spec: The task.
-        data_dir: Data root; paths are hashed relative to it, so moving the root keeps the id.
+        data_dir: Data root; paths are relative to it, so moving the root keeps the result.
         splits: Splits to include (undeclared ones are ignored).
         langs: Languages to include; ``None`` = every declared language of each split.
-
-    Returns:
-        A hex digest; equal data gives an equal fingerprint, any byte change a different one.
     """
     root = Path(data_dir)
     files: set[Path] = set()
@@ -147,8 +146,70 @@ def data_fingerprint(
             for source, path in spec.find_files(root, split, lang):
                 files.add(path)
                 files.update(companion_files(source.reader, path))
-    digest = hashlib.sha256()
+    out = {}
     for path in sorted(files, key=lambda p: p.relative_to(root).as_posix()):
-        rel = path.relative_to(root).as_posix()
-        digest.update(f"{rel}\t{path.stat().st_size}\t{file_sha256(path)}\n".encode())
+        out[path.relative_to(root).as_posix()] = f"{path.stat().st_size}:{file_sha256(path)}"
+    return out
+
+
+def data_fingerprint(
+    spec: TaskSpec, data_dir: Path, splits: Iterable[str], langs: Iterable[str] | None = None
+) -> str:
+    """sha256 over (relative path, size, content hash) of every file the splits read.
+
+    Args:
+        spec: The task.
+        data_dir: Data root; paths are hashed relative to it, so moving the root keeps the id.
+        splits: Splits to include (undeclared ones are ignored).
+        langs: Languages to include; ``None`` = every declared language of each split.
+
+    Returns:
+        A hex digest; equal data gives an equal fingerprint, any byte change a different one.
+    """
+    digest = hashlib.sha256()
+    for rel, stamp in data_files(spec, data_dir, splits, langs).items():
+        size, sha = stamp.split(":")
+        digest.update(f"{rel}\t{size}\t{sha}\n".encode())
     return digest.hexdigest()
+
+
+def _pattern_regex(pattern: str) -> re.Pattern[str]:
+    """A regex for a source pattern: ``{lang}`` captured (the same text each time), globs open."""
+    out, seen_lang = [], False
+    for part in re.split(r"(\{lang\}|\*|\?)", pattern):
+        if part == "{lang}":
+            out.append("(?P=lang)" if seen_lang else r"(?P<lang>[A-Za-z]{2,3}(?:[-_][A-Za-z]+)?)")
+            seen_lang = True
+        elif part == "*":
+            out.append("[^/]*")
+        elif part == "?":
+            out.append("[^/]")
+        else:
+            out.append(re.escape(part))
+    return re.compile("".join(out) + "$")
+
+
+def undeclared_files(spec: TaskSpec, data_dir: Path, split: str) -> dict[str, list[str]]:
+    """Files on disk that look like ``split`` in a language the task does not declare.
+
+    A source pattern with ``{lang}`` (e.g. ``xtreme/xquad/xquad.{lang}.json``) is matched with any
+    language code; a match whose code is not one of the split's languages is never read (so
+    never scored). Reported by ``xstilts tasks`` and by the evaluation, never silently ignored.
+
+    Returns:
+        Language code -> relative paths (sorted); empty when every file is declared.
+    """
+    root = Path(data_dir)
+    declared = set(spec.languages(split))
+    out: dict[str, list[str]] = {}
+    for source in spec.splits.get(split, ()):
+        if "{lang}" not in source.pattern:
+            continue
+        regex = _pattern_regex(source.pattern)
+        wildcard = glob.escape(str(root)) + "/" + source.pattern.replace("{lang}", "*")
+        for path in glob.glob(wildcard):
+            rel = Path(path).relative_to(root).as_posix()
+            match = regex.match(rel)
+            if match and match["lang"] not in declared:
+                out.setdefault(match["lang"], []).append(rel)
+    return {lang: sorted(set(paths)) for lang, paths in sorted(out.items())}

@@ -22,9 +22,10 @@ from transformers import PreTrainedTokenizerBase
 from xstilts.batch import Feature, pack
 from xstilts.tasks.examples import Example
 from xstilts.tasks.formats import FeaturizeConfig, TaskFormat, get_format
-from xstilts.tasks.registry import get_task
 from xstilts.tasks.spec import TaskSpec, TaskType
 from xstilts.training.batching import make_batches
+
+EVAL_SCHEMA = 2  # bumped when the evaluation cache's identity or file layout changes
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,8 @@ class EvalSettings:
         retrieval_layer: Encoder layer pooled for retrieval (``None`` = middle layer).
         languages: Task -> languages to evaluate (missing or ``None`` = every language present).
         precision: ``"auto"`` (bf16 autocast on CUDA, fp32 elsewhere), ``"bf16"`` or ``"fp32"``.
+        featurize: Task -> featurization settings of a task evaluated without a trained head
+            (retrieval: ``overrides.<task>.max_length``); a trained head brings its own.
     """
 
     max_eval_examples: int | None = None
@@ -46,28 +49,97 @@ class EvalSettings:
     retrieval_layer: int | None = None
     languages: Mapping[str, tuple[str, ...] | None] = field(default_factory=dict)
     precision: str = "auto"
+    featurize: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def languages_for(self, task: str) -> tuple[str, ...] | None:
         """Languages requested for ``task`` (``None`` = all present on disk)."""
         langs = self.languages.get(task)
         return tuple(langs) if langs is not None else None
 
-    def cache_key(self, task: str) -> str:
-        """Hash of the settings that can change ``task``'s scores (12 hex chars).
 
-        ``max_tokens`` is left out: it only changes batching, not which predictions are made.
-        The task's version is in: a scoring change bumps it, and cached scores are recomputed.
-        """
-        payload = {
-            "task_version": get_task(task).version,
-            "max_eval_examples": self.max_eval_examples,
-            "retrieval_pooling": self.retrieval_pooling,
-            "retrieval_layer": self.retrieval_layer,
-            "languages": self.languages_for(task),
-            "precision": self.precision,
-        }
-        text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(text.encode()).hexdigest()[:12]
+def effective_precision(precision: str, device: torch.device) -> str:
+    """What :func:`autocast_context` will run: ``"bf16"`` or ``"fp32"`` (``auto`` resolved)."""
+    bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda")
+    return "bf16" if bf16 else "fp32"
+
+
+def eval_identity(
+    task: TaskSpec,
+    settings: EvalSettings,
+    featurize_cfg: FeaturizeConfig,
+    languages: Sequence[str],
+    files: Mapping[str, str],
+    device: torch.device,
+) -> dict[str, Any]:
+    """Everything that can change one task's scores on one stage (the stage fixes the model).
+
+    ``max_tokens`` and the device are left out: they change batching and float rounding, not
+    which predictions are made. ``files`` (relative path -> size and sha256, from
+    :func:`xstilts.tasks.data.data_files`) pins the exact evaluation data; with
+    ``max_eval_examples`` it pins the rows scored.
+    """
+    return {
+        "schema": EVAL_SCHEMA,
+        "task": task.name,
+        "task_version": task.version,
+        "split": task.eval_split,
+        "languages": list(languages),
+        "max_eval_examples": settings.max_eval_examples,
+        "featurize": asdict(featurize_cfg),
+        "precision": effective_precision(settings.precision, device),
+        "files": dict(sorted(files.items())),
+    }
+
+
+def eval_key(identity: Mapping[str, Any]) -> str:
+    """Hash of an :func:`eval_identity` (16 hex chars): the cache file name's suffix."""
+    text = json.dumps(identity, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass
+class EvalSummary:
+    """What one task's evaluation on one stage covered (recorded in the results store).
+
+    Attributes:
+        task: Task name.
+        task_version: Its version.
+        key: The evaluation's :func:`eval_key` (names ``eval/``, ``examples/`` files).
+        status: ``"evaluated"`` (scored now) or ``"cached"`` (identical identity found).
+        reason: Why it was scored now (``""`` when cached), e.g. what data changed.
+        languages: Language -> examples scored.
+        unlabelled: Languages whose data has no gold labels (predictions only, no score).
+        not_scored: Files or languages on disk that were not scored -> why.
+        files: Relative path -> size and sha256 of every file read.
+        data_dir: The data root the files were read from.
+    """
+
+    task: str
+    task_version: str
+    key: str
+    status: str
+    reason: str = ""
+    languages: dict[str, int] = field(default_factory=dict)
+    unlabelled: list[str] = field(default_factory=list)
+    not_scored: dict[str, str] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)
+    data_dir: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form."""
+        return asdict(self)
+
+
+class EvalResults(list):  # type: ignore[type-arg]
+    """Evaluation records (a plain list of :class:`EvalRecord`) plus one summary per task.
+
+    A list, so callers that only want records need nothing new; ``summaries`` travels with it
+    (also through Ray) to the driver that writes the results store.
+    """
+
+    def __init__(self, records: Sequence[EvalRecord] = (), summaries: Sequence[EvalSummary] = ()):
+        super().__init__(records)
+        self.summaries: list[EvalSummary] = list(summaries)
 
 
 @dataclass
@@ -102,8 +174,7 @@ def selection_metric(spec: TaskSpec) -> str:
 
 def autocast_context(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
     """bf16 autocast when ``precision`` asks for it ("auto" = only on CUDA), else a no-op."""
-    use_bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda")
-    if not use_bf16:
+    if effective_precision(precision, device) != "bf16":
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
 
