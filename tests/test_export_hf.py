@@ -25,7 +25,7 @@ from xstilts.cli import app
 from xstilts.errors import CheckpointError, ConfigError
 from xstilts.models import checkpoint
 from xstilts.models.packed import encode_packed
-from xstilts.pipelines import stage
+from xstilts.pipelines import integrity, stage
 from xstilts.pipelines.stage_spec import StageSpec
 from xstilts.reporting.export_hf import export_hf, find_stage
 from xstilts.tasks import get_task
@@ -69,6 +69,8 @@ def _with_head(trained: Path, task: str, dest: Path) -> Path:
     info = {spec.head: {"task": task, "type": str(spec.type),
                         "featurize": dataclasses.asdict(fcfg)}}  # fmt: skip
     checkpoint.save_model(model, dest, info)
+    # The copy's files changed on purpose: record their new hashes, as a published stage would.
+    integrity.write_manifest(dest, dest.name, task)
     return dest
 
 

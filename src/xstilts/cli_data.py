@@ -113,5 +113,9 @@ def check(
     stand_ins = sum(r.status == "stand-in" for r in rows)
     console.print(f"{len(rows) - len(bad)} of {len(rows)} present ({stand_ins} via stand-ins), "
                   f"{len(bad)} missing or partial", highlight=False)  # fmt: skip
+    fetch = sorted({r.need.task for r in bad if r.detail.startswith("xstilts data fetch")})
+    if fetch:  # one copy-pastable line: a table cell may wrap the command on a narrow terminal
+        console.print(f"to fetch: xstilts data fetch {' '.join(fetch)} --to {data_dir}",
+                      highlight=False, soft_wrap=True)  # fmt: skip
     if bad and experiment:
         raise typer.Exit(1)
