@@ -28,7 +28,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from xstilts.errors import ConfigError, XstiltsError
-from xstilts.pipelines import stage
+from xstilts.pipelines import results_json, stage
 from xstilts.pipelines.executor import execute_stage, record_stage
 from xstilts.pipelines.experiment import ExperimentSpec
 from xstilts.pipelines.plan import Plan, PlannedStage
@@ -250,6 +250,7 @@ def run_experiment_ray(
         if gpus_per_stage is None:
             gpus_per_stage = 1.0 if ray.cluster_resources().get("GPU", 0) >= 1 else 0.0
         exp.stages_dir.mkdir(parents=True, exist_ok=True)
+        results_json.discard(exp)  # the store changes now: no stale results.json beside it
         refs = _submit(ray, exp, plan, cpus_per_stage, gpus_per_stage)
         summary = _collect(ray, exp, plan, refs, progress, console)
     finally:
@@ -260,6 +261,7 @@ def run_experiment_ray(
         raise StageFailedError(
             _failure_message(plan, summary), summary, hint=f"tracebacks in {logs}; run again"
         )
+    results_json.write(exp)
     return summary
 
 
