@@ -94,11 +94,13 @@ def html_table(grid: Grid) -> str:
             text = grid.cell(row, c)
             cls = ' class="win"' if "▲" in text else ' class="loss"' if "▼" in text else ""
             cls = ' class="flag"' if "†" in text and not cls else cls
+            cls = ' class="na"' if text in ("not run", "n/a") and not cls else cls
             cells.append(f"<td{cls}>{html.escape(text)}</td>")
         body.append(f"<tr><th>{html.escape(row)}</th>{''.join(cells)}</tr>")
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in grid.notes)
+    # The wrapper scrolls a table wider than the page (Tatoeba: 36 languages) inside it.
     return (
         f'<h3 id="{html.escape(grid.slug)}">{html.escape(grid.title)}</h3>\n'
-        f'<table class="results"><thead><tr>{head}</tr></thead>'
-        f"<tbody>{''.join(body)}</tbody></table>\n" + (f"<ul class='notes'>{notes}</ul>\n")
+        f'<div class="wide"><table class="results"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table></div>\n" + (f"<ul class='notes'>{notes}</ul>\n")
     )

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from xstilts.metrics.xtreme_score import XTREME_TASKS
+from xstilts.pipelines.experiment import ARROW
 from xstilts.reporting.collect import ExperimentData, RunData
 from xstilts.reporting.deltas import AVG, DeltaTable, delta_tables, language_delta_table
 from xstilts.reporting.render import Grid, latex, markdown, to_csv
@@ -149,8 +150,34 @@ def delta_grid(table: DeltaTable, targets: Sequence[str], avg_name: str | None =
     return grid
 
 
+def missing_comparisons(data: ExperimentData) -> dict[str, list[str]]:
+    """Chain ``A→B`` -> the references it is not compared with because they were not run.
+
+    The questions a chain answers are A→B vs A, B, B→A and the A+B mixture; a reference that
+    is not a condition of the experiment leaves its question open, and the report says so.
+    """
+    opts = set(data.options)
+    out: dict[str, list[str]] = {}
+    for option in data.options:
+        steps = option.split(ARROW)
+        if len(steps) != 2 or any("(" in s for s in steps):
+            continue
+        first, second = steps
+        mixes = {f"mix({first}+{second})", f"mix({second}+{first})"}
+        refs = [first, second, f"{second}{ARROW}{first}"]
+        absent = [r for r in refs if r not in opts]
+        if not mixes & opts:
+            absent.append(f"mix({first}+{second})")
+        if absent:
+            out[option] = absent
+    return out
+
+
 def glance_grid(data: ExperimentData, tables: Sequence[DeltaTable]) -> Grid | None:
-    """The chain questions as one grid: YES ▲ / WORSE ▼ / no, per target and on average."""
+    """The chain questions as one grid: YES ▲ / WORSE ▼ / no, per target and on average.
+
+    Questions whose reference condition was not run get a row saying so (``not run``).
+    """
     chains = next((t for t in tables if t.title == "Δ chains"), None)
     if chains is None or not chains.rows:
         return None
@@ -166,12 +193,23 @@ def glance_grid(data: ExperimentData, tables: Sequence[DeltaTable]) -> Grid | No
             text = f"{word} {r.delta:+.1f} (p={cell.p_holm:.3f})"
             cells[label if col == AVG else col] = cell.text() if cell.method == "untested" else text
         grid.rows[f"does {a} beat {b}?"] = cells
+    missing = missing_comparisons(data)
+    for chain, refs in missing.items():
+        for ref in refs:
+            grid.rows[f"does {chain} beat {ref}?"] = {c: "not run" for c in cols}
     seeds = sorted({c.result.n_seeds for row in chains.rows.values() for c in row.values()})
     grid.notes = [
         f"Δ in points; p Holm-adjusted over the chain table; α = {ALPHA}; seeds per cell: "
         + ", ".join(map(str, seeds))
         + ". 'no' = no significant difference; — = no usable runs (degenerate or unscored)."
     ]
+    for chain, refs in missing.items():
+        them = "it" if len(refs) == 1 else "them"
+        grid.notes.append(
+            f"not run: {', '.join(refs)} {'is' if len(refs) == 1 else 'are'} not in this "
+            f"experiment, so {chain} is not compared with {them}; add {them} to `intermediate` "
+            "to answer."
+        )
     return grid
 
 
@@ -197,6 +235,8 @@ def verdict_lines(data: ExperimentData, tables: Sequence[DeltaTable]) -> list[st
                 f"[{r.ci_low:+.1f}, {r.ci_high:+.1f}], Holm p={cell.p_holm:.3g}, "
                 f"{r.n_seeds} seed{'s' if r.n_seeds != 1 else ''})"
             )
+    for chain, refs in missing_comparisons(data).items():
+        lines.append(f"does {chain} beat {' / '.join(refs)}? not run (not in this experiment)")
     return lines
 
 
