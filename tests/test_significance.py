@@ -117,7 +117,7 @@ def test_degenerate_runs_are_flagged() -> None:
 
 
 def test_seed_only_t_test_matches_the_closed_form_for_two_df() -> None:
-    """Differences 1, 2, 3: t = 2 / (1 / sqrt 3); with 2 df, P(T > t) = (1 - t / sqrt(t² + 2)) / 2."""
+    """Differences 1, 2, 3: t = 2 / (1 / sqrt 3); 2 df: P(T > t) = (1 - t / sqrt(t² + 2)) / 2."""
     from xstilts.reporting.deltas import _seed_only
 
     r = _seed_only([1.0, 2.0, 3.0])

@@ -30,6 +30,7 @@ table.results thead th:first-child{position:sticky;left:0;z-index:1}
 td.win{background:#d8f0d8;font-weight:600}td.loss{background:#f6d6d6}td.flag{color:#a05a00}
 td.na{color:#888;background:#f4f4f4;font-style:italic}
 ul.notes{font-size:12px;color:#555;max-width:110ch}
+p.na{color:#666;font-style:italic}
 pre{background:#f6f6f6;padding:1em;overflow-x:auto;font-size:12px}
 img{max-width:100%;border:1px solid #eee}
 .verdict li{margin:.2em 0}

@@ -86,16 +86,6 @@ def heatmap(report: Report, base: Path) -> Path | None:
     return _save(fig, base)
 
 
-def _why_empty(report: Report, target: str) -> str:
-    """Why a target has no per-language baseline scores (for its one-line panel)."""
-    runs = [r for r in report.data.runs if r.target == target]
-    if not runs:
-        return "not evaluated"
-    if not any(r.lang_scores for r in runs):
-        return "not evaluated: the evaluation data has no gold labels (predictions were written)"
-    return "not evaluated: no usable run without intermediate training (degenerate runs left out)"
-
-
 def languages(report: Report, base: Path) -> Path | None:
     """Per-language Δ vs ``none`` of every condition, languages grouped by family."""
     data = report.data
@@ -124,7 +114,8 @@ def languages(report: Report, base: Path) -> Path | None:
     for ax, (target, langs, base_scores) in zip(axes[:, 0], panels, strict=True):
         if not langs:
             ax.axis("off")
-            ax.text(0, 0.5, f"{target}: {_why_empty(report, target)}", fontsize=9,
+            why = report.not_scored.get(target, "not evaluated")
+            ax.text(0, 0.5, f"{target}: {why}", fontsize=9,
                     va="center", transform=ax.transAxes, color="#555")  # fmt: skip
             continue
         missing = []

@@ -18,6 +18,7 @@ class Grid:
     notes: list[str] = field(default_factory=list)
     corner: str = "condition"
     slug: str = "table"
+    empty: str = ""  # why there is nothing to show: rendered instead of an empty table
 
     def cell(self, row: str, column: str) -> str:
         """One cell's text (``—`` when absent)."""
@@ -31,6 +32,8 @@ def markdown(grid: Grid) -> str:
         return text.replace("|", "\\|")
 
     lines = [f"### {grid.title}", ""]
+    if grid.empty:
+        return "\n".join([*lines, grid.empty, ""])
     lines.append("| " + " | ".join([grid.corner, *map(esc, grid.columns)]) + " |")
     lines.append("|" + "---|" + "---:|" * len(grid.columns))
     for row in grid.rows:
@@ -86,6 +89,9 @@ def latex(grid: Grid) -> str:
 
 def html_table(grid: Grid) -> str:
     """An HTML ``<table>`` (wins/losses get a class for colouring) with notes below."""
+    title = f'<h3 id="{html.escape(grid.slug)}">{html.escape(grid.title)}</h3>\n'
+    if grid.empty:
+        return title + f'<p class="na">{html.escape(grid.empty)}</p>\n'
     head = "".join(f"<th>{html.escape(c)}</th>" for c in [grid.corner, *grid.columns])
     body = []
     for row in grid.rows:
@@ -100,7 +106,6 @@ def html_table(grid: Grid) -> str:
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in grid.notes)
     # The wrapper scrolls a table wider than the page (Tatoeba: 36 languages) inside it.
     return (
-        f'<h3 id="{html.escape(grid.slug)}">{html.escape(grid.title)}</h3>\n'
-        f'<div class="wide"><table class="results"><thead><tr>{head}</tr></thead>'
+        title + f'<div class="wide"><table class="results"><thead><tr>{head}</tr></thead>'
         f"<tbody>{''.join(body)}</tbody></table></div>\n" + (f"<ul class='notes'>{notes}</ul>\n")
     )

@@ -33,6 +33,7 @@ class Report:
     glance: Grid | None = None
     delta_tables: list[DeltaTable] = field(default_factory=list)
     plots: dict[str, Path] = field(default_factory=dict)
+    not_scored: dict[str, str] = field(default_factory=dict)  # target -> why, for empty panels
 
 
 def _slug(text: str) -> str:
@@ -102,6 +103,17 @@ def degenerate_notes(runs: Sequence[RunData]) -> list[str]:
     ]
 
 
+def not_scored_reason(data: ExperimentData, target: str) -> str | None:
+    """Why ``target`` has no per-language score in any run (None when some language has one)."""
+    runs = [r for r in data.runs if r.target == target]
+    if any(r.lang_scores for r in runs):
+        return None
+    records = [rec for r in runs for rec in (r.details or {}).values()]
+    if records and all(rec.get("stats") is None for rec in records):
+        return "not evaluated: the evaluation data has no gold labels (predictions were written)"
+    return "not evaluated: no run of this target has a score"
+
+
 def language_grid(data: ExperimentData, target: str) -> Grid:
     """One target per language (usable runs), with the language average."""
     spec = get_task(target)
@@ -111,6 +123,7 @@ def language_grid(data: ExperimentData, target: str) -> Grid:
     )
     metric = "(EM+F1)/2" if spec.type.value == "extractive_qa" else spec.metrics[0]
     grid = Grid(f"{target} per language ({metric})", [*langs, AVG], slug=f"lang-{target}")
+    grid.empty = not_scored_reason(data, target) or ""
     for option in data.options:
         runs = data.runs_of(option, target)
         row = {
@@ -247,6 +260,10 @@ def build_report(data: ExperimentData, *, n_boot: int = 1000) -> Report:
     report.delta_tables = delta_tables(data, n_boot=n_boot)
     report.verdict = verdict_lines(data, report.delta_tables)
     report.glance = glance_grid(data, report.delta_tables)
+    for target in data.targets:
+        reason = not_scored_reason(data, target)
+        if reason:
+            report.not_scored[target] = reason
     report.grids.extend(delta_grid(t, data.avg_targets) for t in report.delta_tables)
     for target in data.targets:
         report.grids.append(language_grid(data, target))
