@@ -6,7 +6,8 @@
   (a static map) with vertical ``code · family`` labels, so Tatoeba's 36 languages never
   overprint; a target without scores gets a one-line panel saying why;
 * ``curves``: dev metric and training loss over steps, one row per trained task, one colour per
-  condition the stage was trained after (one legend for the figure, above it).
+  condition the stage was trained after (one legend for the figure, above it); the loss of
+  every logged step comes from the stage's TensorBoard files where it has them.
 """
 
 from __future__ import annotations
@@ -83,42 +84,49 @@ def heatmap(report: Report, base: Path) -> Path | None:
     ax.set_yticks(range(len(rows)), [r.replace(" vs none", "") for r in rows])
     ax.set_title("Δ vs no intermediate task (points; ▲/▼ significant after Holm)")
     fig.colorbar(im, ax=ax, shrink=0.8)
+    if np.isnan(values).any():
+        fig.text(0.01, -0.02, "n/a: not compared (no usable run on one side: degenerate or "
+                 "unscored); untested: one seed without per-example data", fontsize=8,
+                 color="#555", va="top")  # fmt: skip
     return _save(fig, base)
 
 
 def languages(report: Report, base: Path) -> Path | None:
-    """Per-language Δ vs ``none`` of every condition, languages grouped by family."""
+    """Per-language Δ vs ``none`` of every condition, languages grouped by family.
+
+    A target without usable baseline scores gets no (empty) panel: a line under the figure
+    names it and says why.
+    """
     data = report.data
     options = [o for o in data.options if o != "none"]
     if "none" not in data.options or not options:
         return None
     panels: list[tuple[str, list[str], dict[str, float]]] = []
+    skipped: list[str] = []
     for target in data.targets:
         ref: dict[str, list[float]] = {}
         for r in data.runs_of("none", target):
             for lang, v in r.lang_scores.items():
                 ref.setdefault(lang, []).append(v)
         langs = sorted(ref, key=lambda lg: (FAMILY.get(lg, "~"), lg))
-        panels.append((target, langs, {lg: float(np.mean(ref[lg])) for lg in langs}))
-    widest = max(len(p[1]) for p in panels)
-    if widest == 0:
+        if langs:
+            panels.append((target, langs, {lg: float(np.mean(ref[lg])) for lg in langs}))
+        else:
+            why = report.not_scored.get(target) or (
+                "not evaluated: every run without intermediate training is degenerate"
+            )
+            skipped.append(f"{target}: {why}")
+    if not panels:
         return None
-    # Scored panels: axes plus vertical tick labels; an unscored target: one line of text.
-    heights = [3.6 if langs else 0.45 for _, langs, _ in panels]
+    widest = max(len(p[1]) for p in panels)
     fig, axes = plt.subplots(
-        len(panels), 1, figsize=(max(8.0, 0.3 * widest + 2.0), sum(heights) + 0.8),
-        squeeze=False, gridspec_kw={"height_ratios": heights},
+        len(panels), 1, figsize=(max(8.0, 0.3 * widest + 2.0), 4.0 * len(panels) + 0.6),
+        squeeze=False,
     )  # fmt: skip
     colors = {o: f"C{k % 10}" for k, o in enumerate(options)}
     width = 0.8 / len(options)
     for ax, (target, langs, base_scores) in zip(axes[:, 0], panels, strict=True):
-        if not langs:
-            ax.axis("off")
-            why = report.not_scored.get(target, "not evaluated")
-            ax.text(0, 0.5, f"{target}: {why}", fontsize=9,
-                    va="center", transform=ax.transAxes, color="#555")  # fmt: skip
-            continue
-        missing = []
+        missing, drawn = [], []
         for k, option in enumerate(options):
             runs = data.runs_of(option, target)
             if not runs:
@@ -129,6 +137,7 @@ def languages(report: Report, base: Path) -> Path | None:
                 - base_scores[lg]
                 for lg in langs
             ]
+            drawn += deltas
             ax.bar(np.arange(len(langs)) + k * width, deltas, width, color=colors[option])
         ticks = np.arange(len(langs)) + 0.4 - width / 2
         ax.set_xticks(ticks, [f"{lg} · {FAMILY.get(lg, 'other')}" for lg in langs],
@@ -139,14 +148,22 @@ def languages(report: Report, base: Path) -> Path | None:
         ax.set_xlim(-0.6, len(langs) - 0.2)
         ax.axhline(0, color="black", linewidth=0.6)
         ax.set_ylabel(f"{target}\nΔ points")
+        notes = []
         if missing:
-            ax.text(0.01, 0.97, "not evaluated: " + ", ".join(missing), fontsize=8,
-                    va="top", transform=ax.transAxes, color="#555")  # fmt: skip
+            notes.append("not evaluated: " + ", ".join(missing))
+        if drawn and np.nanmax(np.abs(drawn)) == 0:  # zero-height bars: say so
+            notes.append("Δ = 0.0 for every condition and language")
+        if notes:
+            ax.text(0.01, 0.97, "; ".join(notes), fontsize=8, va="top", transform=ax.transAxes,
+                    color="#555")  # fmt: skip
     handles = [plt.Rectangle((0, 0), 1, 1, color=colors[o]) for o in options]
     fig.legend(handles, options, loc="upper center", ncol=min(6, len(options)), fontsize=8,
                frameon=False, bbox_to_anchor=(0.5, 1.0))  # fmt: skip
     fig.suptitle("Per-language Δ vs no intermediate task, languages grouped by family", y=1.03)
     fig.tight_layout(rect=(0, 0, 1, 0.97))
+    if skipped:
+        fig.text(0.01, 0.0, "Not shown: " + "; ".join(skipped), fontsize=8, color="#555",
+                 va="top", wrap=True)  # fmt: skip
     return _save(fig, base)
 
 
@@ -159,6 +176,21 @@ def _trained_after(stage: dict, by_id: dict[str, dict]) -> str:
             labels.append(str(by_id[pid]["label"]))
         pid = by_id[pid].get("parent_id")
     return ARROW.join(reversed(labels)) or "none"
+
+
+def _logged_losses(stages_dir: Path | None, stage_id: str) -> list[tuple[int, float]]:
+    """``train/loss`` of every logged step from a stage's TensorBoard files (``[]``: none)."""
+    folder = None if stages_dir is None else Path(stages_dir) / stage_id / "tb"
+    if folder is None or not folder.is_dir():
+        return []
+    from tensorboard.backend.event_processing.event_multiplexer import EventMultiplexer
+
+    runs = EventMultiplexer(size_guidance={"scalars": 0}).AddRunsFromDirectory(str(folder))
+    runs.Reload()
+    for run in runs.Runs():
+        if "train/loss" in runs.GetAccumulator(run).Tags()["scalars"]:
+            return [(e.step, e.value) for e in runs.Scalars(run, "train/loss")]
+    return []
 
 
 def curves(report: Report, base: Path) -> Path | None:
@@ -184,12 +216,22 @@ def curves(report: Report, base: Path) -> Path | None:
                      "marker": "o", "markersize": 3}  # fmt: skip
             metric = [np.nan if c.get("metric") is None else c["metric"] for c in curve]
             top.plot(steps, metric, **style)
-            loss = [np.nan if c.get("train_loss") is None else c["train_loss"] for c in curve]
-            bottom.plot(steps, loss, **style)
+            logged = _logged_losses(report.data.stages_dir, s["stage_id"])
+            if logged:  # every logged step, from the stage's TensorBoard files
+                bottom.plot(*zip(*logged, strict=True), **{**style, "marker": None})
+            else:  # stages trained before TensorBoard logging: the dev evaluations' losses
+                loss = [np.nan if c.get("train_loss") is None else c["train_loss"] for c in curve]
+                bottom.plot(steps, loss, **style)
         top.set_ylabel(f"{label}\ndev metric", fontsize=8)
         bottom.set_ylabel("training loss", fontsize=8)
+        if all(c.get("metric") is None for st in group for c in st["metrics"]["dev_curve"]):
+            top.set_yticks([])
+            top.text(0.5, 0.5, "no dev metric: the dev set has no gold labels", fontsize=8,
+                     ha="center", va="center", transform=top.transAxes, color="#555")  # fmt: skip
+        last = max(c["step"] for st in group for c in st["metrics"]["dev_curve"])
         for ax in (top, bottom):
             ax.tick_params(labelsize=7)
+            ax.set_xlim(0, last * 1.05 + 1)  # from step 0: one evaluation is a point, not a line
     for ax in axes[-1]:
         ax.set_xlabel("optimizer step", fontsize=8)
     handles = [plt.Line2D([], [], color=colors[c], marker="o", markersize=3) for c in conditions]
