@@ -131,3 +131,20 @@ def test_glance_says_which_comparisons_were_not_run(data: ExperimentData) -> Non
         "does mnli→squad beat squad→mnli / mix(mnli+squad)? not run (not in this experiment)"
     )
     assert '<td class="na">not run</td>' in html_table(glance)
+
+
+def test_html_table_transposes_a_table_with_many_more_columns_than_rows() -> None:
+    from xstilts.reporting.render import Grid
+
+    langs = [f"l{i:02d}" for i in range(36)]  # 36 x 3-character columns: wider than the page
+    grid = Grid("tatoeba per language", [*langs, "avg"], slug="lang-tatoeba")
+    grid.rows = {"none": {lg: "1.0" for lg in langs}, "mnli": {"l00": "+2.0 [1.0, 3.0] p=0.001 ▲"}}
+    page = html_table(grid)
+    assert page.count("<tr>") == 1 + 37  # header + one row per language and the average
+    assert "<tr><th>language</th><th>none</th><th>mnli</th></tr>" in page
+    assert '<tr><th>l00</th><td>1.0</td><td class="win">+2.0 [1.0, 3.0] p=0.001 ▲</td></tr>' in page
+    assert "<tr><th>avg</th><td>—</td><td>—</td></tr>" in page
+    narrow = Grid("pawsx per language", ["en", "de", "avg"], {"none": {"en": "1.0"}})
+    assert "<tr><th>none</th><td>1.0</td><td>—</td><td>—</td></tr>" in html_table(narrow)
+    many_narrow = Grid("few", langs[:20], {"none": {lg: "1" for lg in langs}})  # fits the page
+    assert html_table(many_narrow).count("<tr>") == 2

@@ -26,7 +26,7 @@ table.results th,table.results td{border:1px solid #ccc;padding:3px 7px;text-ali
 white-space:nowrap}
 table.results thead th{background:#f0f0f0}
 table.results tbody th{text-align:left;background:#fafafa;position:sticky;left:0}
-table.results thead th:first-child{position:sticky;left:0;z-index:1}
+table.results thead th:first-child{position:sticky;left:0;z-index:1;text-align:left}
 td.win{background:#d8f0d8;font-weight:600}td.loss{background:#f6d6d6}td.flag{color:#a05a00}
 td.na{color:#888;background:#f4f4f4;font-style:italic}
 ul.notes{font-size:12px;color:#555;max-width:110ch}

@@ -124,6 +124,8 @@ def language_grid(data: ExperimentData, target: str) -> Grid:
     metric = "(EM+F1)/2" if spec.type.value == "extractive_qa" else spec.metrics[0]
     grid = Grid(f"{target} per language ({metric})", [*langs, AVG], slug=f"lang-{target}")
     grid.empty = not_scored_reason(data, target) or ""
+    if not grid.empty and not any(data.runs_of(o, target) for o in data.options):
+        grid.empty = "every run of this target is degenerate: left out (see the † notes above)"
     for option in data.options:
         runs = data.runs_of(option, target)
         row = {
@@ -271,6 +273,8 @@ def build_report(data: ExperimentData, *, n_boot: int = 1000) -> Report:
         if lang_deltas.rows:
             grid = delta_grid(lang_deltas, data.targets, avg_name=AVG)
             grid.slug = f"lang-delta-{target}"
+            if not any(lang_deltas.rows.values()):  # a table of dashes says nothing
+                grid.empty = "no comparison: no usable runs (degenerate or unscored)"
             report.grids.append(grid)
     return report
 
