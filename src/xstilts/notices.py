@@ -1,4 +1,4 @@
-"""Each warning once per run: repeats are dropped, look-alikes are summed up in one line.
+"""Each warning once per run (process): repeats are dropped, look-alikes summed up in one line.
 
 A run reads the same files many times (plan-time data checks, every stage that trains on a
 task, every evaluation), and a task's per-language files share one condition (TyDiQA-GoldP's
@@ -11,8 +11,8 @@ lines, most of them the same notice again.
   stand-in): dropped too, and counted; one line at exit names them all ("same warning as for
   X also for N more: ..."), so nothing is dropped silently.
 
-:func:`once_per_run` attaches the filter to a logger (the data loaders do it for theirs);
-:func:`reset` forgets everything (a new run in the same process, each test).
+:func:`once_per_run` attaches the filter to a logger (the data loaders do it for theirs). A CLI
+command is one process; in a notebook :func:`reset` starts a new run (the tests reset per test).
 """
 
 from __future__ import annotations

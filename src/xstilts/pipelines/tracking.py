@@ -262,9 +262,12 @@ class StageLogs:
                 last,
             )
         self.close()
-        if self.work_tb.is_dir() and not self.final_tb.exists():
+        if not self.work_tb.is_dir() or not self.final_tb.parent.is_dir():
+            return  # nothing logged, or no stage being assembled to move the logs into
+        if self.final_tb.exists():  # moved by an earlier process: these are leftovers
+            shutil.rmtree(self.work_tb, ignore_errors=True)
+        else:
             os.replace(self.work_tb, self.final_tb)  # one rename: all the logs or none
-        shutil.rmtree(self.work_tb, ignore_errors=True)
 
     def close(self) -> None:
         """Close the TensorBoard writer and end the W&B/MLflow runs (idempotent)."""
