@@ -60,14 +60,15 @@ class OncePerRun(logging.Filter):
             self.families[key][1].append(subject)
             return False
 
-    def summary_lines(self) -> list[str]:
-        """One line per family with dropped look-alikes (and forget them)."""
+    def summary_lines(self) -> list[tuple[str, str]]:
+        """``(logger name, line)`` per family with dropped look-alikes (and forget them)."""
         with self._lock:
             out = [
-                f"same warning as for {first} also for {len(more)} more: {', '.join(more)}"
-                for first, more in self.families.values()
+                (key[0], f"same warning as for {first} also for {len(more)} more: "
+                 + ", ".join(more))
+                for key, (first, more) in self.families.items()
                 if more
-            ]
+            ]  # fmt: skip
             for key, (first, _) in self.families.items():
                 self.families[key] = (first, [])
         return out
@@ -97,11 +98,9 @@ def once_per_run(*loggers: logging.Logger) -> None:
 
 
 def flush() -> None:
-    """Log the look-alike summary lines now (also run at exit)."""
-    lines = FILTER.summary_lines()
-    target = _attached[0] if _attached else logging.getLogger("xstilts")
-    for line in lines:
-        target.warning(line, extra={_SUMMARY: True})
+    """Log the look-alike summary lines now, each on its family's logger (also run at exit)."""
+    for name, line in FILTER.summary_lines():
+        logging.getLogger(name).warning(line, extra={_SUMMARY: True})
 
 
 def reset() -> None:
