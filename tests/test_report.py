@@ -7,7 +7,7 @@ import pytest
 
 from xstilts.reporting.collect import ExperimentData, RunData, prediction_flags
 from xstilts.reporting.deltas import best_single, comparison_pairs, delta_tables
-from xstilts.reporting.render import latex, markdown, to_csv
+from xstilts.reporting.render import html_table, latex, markdown, to_csv
 from xstilts.reporting.report import build_report, main_grid
 
 N = 1500  # examples per language
@@ -106,3 +106,45 @@ def test_majority_flag_uses_gold_distribution() -> None:
     low = {"en": {"gold": gold, "pred": [0, 1, 2, 1] * 25, "stats": [100.0] * 50 + [0.0] * 50}}
     assert prediction_flags("xnli", ok, 60.0) == []
     assert prediction_flags("xnli", low, 50.0)
+
+
+def test_glance_says_which_comparisons_were_not_run(data: ExperimentData) -> None:
+    """No squad→mnli and no mixture in the experiment: their questions are rows saying so."""
+    from xstilts.reporting.report import missing_comparisons
+
+    keep = ("none", "mnli", "squad", "mnli→squad")
+    part = ExperimentData("part", {}, list(keep), ["xnli"],
+                          [r for r in data.runs if r.option in keep], [], None)  # fmt: skip
+    assert missing_comparisons(part) == {"mnli→squad": ["squad→mnli", "mix(mnli+squad)"]}
+    assert missing_comparisons(data) == {}  # every reference is there
+    report = build_report(part, n_boot=200)
+    glance = report.glance
+    assert glance is not None
+    assert list(glance.rows) == [
+        "does mnli→squad beat mnli?", "does mnli→squad beat squad?",
+        "does mnli→squad beat squad→mnli?", "does mnli→squad beat mix(mnli+squad)?",
+    ]  # fmt: skip
+    assert glance.rows["does mnli→squad beat squad→mnli?"] == {"xnli": "not run"}
+    assert any(n.startswith("not run: squad→mnli, mix(mnli+squad) are not in this") for n in
+               glance.notes)  # fmt: skip
+    assert report.verdict[-1] == (
+        "does mnli→squad beat squad→mnli / mix(mnli+squad)? not run (not in this experiment)"
+    )
+    assert '<td class="na">not run</td>' in html_table(glance)
+
+
+def test_html_table_transposes_a_table_with_many_more_columns_than_rows() -> None:
+    from xstilts.reporting.render import Grid
+
+    langs = [f"l{i:02d}" for i in range(36)]  # 36 x 3-character columns: wider than the page
+    grid = Grid("tatoeba per language", [*langs, "avg"], slug="lang-tatoeba")
+    grid.rows = {"none": {lg: "1.0" for lg in langs}, "mnli": {"l00": "+2.0 [1.0, 3.0] p=0.001 ▲"}}
+    page = html_table(grid)
+    assert page.count("<tr>") == 1 + 37  # header + one row per language and the average
+    assert "<tr><th>language</th><th>none</th><th>mnli</th></tr>" in page
+    assert '<tr><th>l00</th><td>1.0</td><td class="win">+2.0 [1.0, 3.0] p=0.001 ▲</td></tr>' in page
+    assert "<tr><th>avg</th><td>—</td><td>—</td></tr>" in page
+    narrow = Grid("pawsx per language", ["en", "de", "avg"], {"none": {"en": "1.0"}})
+    assert "<tr><th>none</th><td>1.0</td><td>—</td><td>—</td></tr>" in html_table(narrow)
+    many_narrow = Grid("few", langs[:20], {"none": {lg: "1" for lg in langs}})  # fits the page
+    assert html_table(many_narrow).count("<tr>") == 2

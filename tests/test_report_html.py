@@ -50,6 +50,8 @@ def test_report_files_and_html_in_headless_chromium(data_root: Path, tmp_path: P
     result = CliRunner().invoke(app, ["report", str(out), "--n-boot", "200"])
     assert result.exit_code == 0, result.output
     assert "does sst2→qqp beat sst2?" in result.output
+    # No qqp→sst2 and no mixture in this experiment: said, not silently skipped.
+    assert "does sst2→qqp beat qqp→sst2 / mix(sst2+qqp)? not run" in result.output
     _check_files(out / "report")
     _check_in_chromium(out / "report", tmp_path)
 
@@ -72,6 +74,10 @@ def _check_files(report_dir: Path) -> None:
 
 
 def _check_in_chromium(report_dir: Path, tmp_path: Path) -> None:
+    """A screenshot at 1280 px; the DOM and the layout measured in a 480 px wide window.
+
+    For the measurement a copy of the page gets one script (the report itself has none).
+    """
     exe = _chromium()
     page = report_dir / "report.html"
     text = page.read_text(encoding="utf-8")
@@ -81,11 +87,26 @@ def _check_in_chromium(report_dir: Path, tmp_path: Path) -> None:
     taken = _browse(exe, page, f"--screenshot={shot}")
     assert taken.returncode == 0, taken.stderr[-2000:]
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
-    dumped = _browse(exe, page, "--dump-dom")
+    probe = tmp_path / "probe.html"
+    script = (
+        "<script>document.title = [document.documentElement.scrollWidth, window.innerWidth,"
+        " Math.max(...[...document.querySelectorAll('div.wide')].map("
+        "d => d.scrollWidth - d.clientWidth))].join(' ');</script>"
+    )
+    probe.write_text(text.replace("</body>", script + "</body>"), encoding="utf-8")
+    dumped = _browse(exe, probe, "--dump-dom", "--window-size=480,900")
     assert dumped.returncode == 0, dumped.stderr[-2000:]
     dom = dumped.stdout
     assert dom.count('<table class="results"') >= 5
     assert len(re.findall(r'<img alt="[^"]+" src="data:image/png;base64,', dom)) == 3
     assert "does sst2→qqp beat sst2?" in dom and "Stage DAG" in dom
+    assert '<td class="na">not run</td>' in dom  # the glance row of sst2→qqp vs qqp→sst2
+    wrapped = dom.count('<div class="wide"><table class="results"')
+    assert wrapped == dom.count('<table class="results"')
+    measured = re.search(r"<title>([0-9 ]+)</title>", dom)
+    assert measured is not None, dom[:500]
+    page_width, window, overflow = map(int, measured.group(1).split())
+    assert page_width <= window  # nothing sticks out of the page sideways...
+    assert overflow > 0  # ...although a table is wider than the window: it scrolls inside
     console = [ln for ln in (taken.stderr + dumped.stderr).splitlines() if ":CONSOLE" in ln]
-    assert console == []  # the page has no scripts: any console message is an error
+    assert console == []  # no errors, and the probe script logs nothing

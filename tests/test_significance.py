@@ -114,3 +114,18 @@ def test_degenerate_runs_are_flagged() -> None:
     falling = {"label": "mnli", "metrics": {"dev_curve": [
         {"step": 1, "train_loss": 1.0}, {"step": 2, "train_loss": 0.5}]}}  # fmt: skip
     assert loss_flags(falling) == []
+
+
+def test_seed_only_t_test_matches_the_closed_form_for_two_df() -> None:
+    """Differences 1, 2, 3: t = 2 / (1 / sqrt 3); 2 df: P(T > t) = (1 - t / sqrt(t² + 2)) / 2."""
+    from xstilts.reporting.deltas import _seed_only
+
+    r = _seed_only([1.0, 2.0, 3.0])
+    t = 2.0 * math.sqrt(3.0)
+    assert r.delta == pytest.approx(2.0) and r.df == 2 and r.n_seeds == 3
+    assert r.p == pytest.approx(1.0 - t / math.sqrt(t * t + 2.0), rel=1e-9)
+    half = 4.302652729749464 / math.sqrt(3.0)  # t_{0.975, 2} x se
+    assert (r.ci_low, r.ci_high) == pytest.approx((2.0 - half, 2.0 + half), rel=1e-9)
+    assert math.isnan(_seed_only([4.0]).p)  # one seed: no test
+    same = _seed_only([2.0, 2.0])  # no spread: a certain difference, not SciPy's NaN
+    assert same.p == 0.0 and same.ci_low == same.ci_high == 2.0

@@ -101,12 +101,9 @@ def run(exp: ExperimentSpec | str | Path | Mapping[str, Any], *, progress: bool 
     """
     from xstilts.pipelines.executor import run_experiment
     from xstilts.pipelines.plan import build_plan
-    from xstilts.reporting.results_json import write_results_json
 
     spec = _experiment(exp)
-    out = run_experiment(spec, build_plan(spec), progress=progress)
-    write_results_json(spec.store_path, spec.stages_dir, spec.name)
-    return out
+    return run_experiment(spec, build_plan(spec), progress=progress)  # writes results.json
 
 
 def _store(run: RunLike | Mapping[str, Any]) -> tuple[Path, Path | None]:

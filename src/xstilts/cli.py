@@ -143,6 +143,10 @@ def run(
         typer.Option(help="Local executor: stages run at once, in worker processes (CPU: 1/core)."),
     ] = 1,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    log: Annotated[
+        list[str] | None,
+        typer.Option(help="Also log each stage to wandb or mlflow (TensorBoard always)."),
+    ] = None,
 ) -> None:
     """Plan, train every stage not yet cached, evaluate, record, and print the results."""
     import os
@@ -150,11 +154,19 @@ def run(
     import sys
 
     from xstilts.errors import ConfigError
+    from xstilts.pipelines import tracking
     from xstilts.pipelines.plan import build_plan
     from xstilts.training import distributed
 
     if executor not in ("local", "ray"):
         raise ConfigError(f"unknown executor {executor!r}", key="--executor", hint="local or ray")
+    if log:  # the environment carries it to torchrun's and Ray's workers
+        os.environ[tracking.ENV] = ",".join(tracking.check_backends(log))
+    tracking.requested_backends()  # a tracker that is not installed fails before training
+    if not progress:
+        from xstilts.notices import quiet_libraries
+
+        quiet_libraries()
     if nproc_per_node < 1 or (nproc_per_node > 1 and executor == "ray"):
         raise ConfigError(
             f"--nproc-per-node {nproc_per_node} needs >= 1 and the local executor",
@@ -195,9 +207,6 @@ def run(
             out = summary.output_dir
     finally:
         distributed.shutdown()
-    from xstilts.reporting.results_json import write_results_json
-
-    write_results_json(out / "results.sqlite", exp.stages_dir, exp.name)
     _print_results(out / "results.sqlite", None, exp.name, exp.stages_dir)
 
 

@@ -27,7 +27,7 @@ from rich.progress import (
 )
 
 from xstilts.fileio import ensure_writable_dir
-from xstilts.pipelines import stage
+from xstilts.pipelines import results_json, stage, tracking
 from xstilts.pipelines.experiment import ExperimentSpec
 from xstilts.pipelines.locking import StageBusyError, partial_dir
 from xstilts.pipelines.plan import Plan, PlannedStage
@@ -64,10 +64,9 @@ def execute_stage(
     with torch_threads(resolve_threads(spec.train, exp.train)):
         if trained:
             parent = stage_dir_of(exp, spec.parent)
-            kwargs = {"progress": on_step} if on_step is not None else {}
-            if on_saved is not None:
-                kwargs["on_saved"] = on_saved
-            metrics = stage.run_stage(spec, out, exp.data_dir, parent, **kwargs)
+            with tracking.StageLogs(spec, out, exp.name, planned.chains) as logs:  # TensorBoard
+                hooks = {"progress": logs.on_step(on_step), "on_saved": logs.on_saved(on_saved)}
+                metrics = stage.run_stage(spec, out, exp.data_dir, parent, **hooks)
         else:
             path = out / "metrics.json"
             metrics = json.loads(path.read_text()) if path.is_file() else {}
@@ -186,6 +185,7 @@ def run_experiment(
     """
     settings = exp.eval_settings()
     ensure_writable_dir(exp.stages_dir)  # a read-only output folder: now, not after training
+    results_json.discard(exp)  # the store changes now: no stale results.json beside it
     with ResultsStore(exp.store_path) as store:
         store.record_experiment(exp.name, exp.source)
         store.replace_runs(exp.name, plan.chains)
@@ -201,4 +201,5 @@ def run_experiment(
                     raise
                 record_stage(store, planned, metrics, records)
                 bars.done()
+    results_json.write(exp)
     return exp.output_dir

@@ -23,7 +23,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from xstilts.errors import ConfigError
-from xstilts.pipelines import stage
+from xstilts.fileio import ensure_writable_dir
+from xstilts.pipelines import results_json, stage
 from xstilts.pipelines.executor_ray import (
     RunSummary,
     StageFailedError,
@@ -73,7 +74,8 @@ def run_experiment_parallel(
     if workers < 1:
         raise ConfigError(f"--workers {workers}: needs an integer >= 1", key="--workers")
     settings = exp.eval_settings()
-    exp.stages_dir.mkdir(parents=True, exist_ok=True)
+    ensure_writable_dir(exp.stages_dir)  # a read-only output folder: now, not after training
+    results_json.discard(exp)  # the store changes now: no stale results.json beside it
     summary = RunSummary(exp.output_dir)
     logs = exp.output_dir / "logs"
     fail = _failed_stages()
@@ -130,4 +132,5 @@ def run_experiment_parallel(
         raise StageFailedError(
             _failure_message(plan, summary), summary, hint=f"tracebacks in {logs}; run again"
         )
+    results_json.write(exp)
     return summary

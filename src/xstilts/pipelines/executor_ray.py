@@ -30,7 +30,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from xstilts.errors import ConfigError, XstiltsError
 from xstilts.fileio import ensure_writable_dir
-from xstilts.pipelines import stage
+from xstilts.pipelines import results_json, stage
 from xstilts.pipelines.executor import execute_stage, record_stage
 from xstilts.pipelines.experiment import ExperimentSpec
 from xstilts.pipelines.locking import StageBusyError
@@ -304,6 +304,7 @@ def run_experiment_ray(
         if gpus_per_stage is None:
             gpus_per_stage = 1.0 if ray.cluster_resources().get("GPU", 0) >= 1 else 0.0
         ensure_writable_dir(exp.stages_dir)  # a read-only output folder: now, not after training
+        results_json.discard(exp)  # the store changes now: no stale results.json beside it
         refs = _submit(ray, exp, plan, cpus_per_stage, gpus_per_stage)
         summary = _collect(ray, exp, plan, refs, progress, console)
     finally:
@@ -314,6 +315,7 @@ def run_experiment_ray(
         raise StageFailedError(
             _failure_message(plan, summary), summary, hint=f"tracebacks in {logs}; run again"
         )
+    results_json.write(exp)
     return summary
 
 

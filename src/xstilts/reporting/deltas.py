@@ -18,10 +18,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy import stats
 
 from xstilts.pipelines.experiment import ARROW
 from xstilts.reporting.collect import ExperimentData, RunData
-from xstilts.reporting.significance import PairedBlock, TestResult, holm, paired_test, t_ppf, t_sf
+from xstilts.reporting.significance import PairedBlock, TestResult, holm, paired_test
 
 AVG = "avg"
 
@@ -99,11 +100,11 @@ def _seed_only(diffs: Sequence[float]) -> TestResult:
         return TestResult(float(d.mean()), nan, nan, nan, nan, 0.0, n, 0)
     se = float(d.std(ddof=1)) / math.sqrt(n)
     mean = float(d.mean())
-    if se == 0:
+    if se == 0:  # SciPy answers NaN here; identical differences are no evidence of noise
         return TestResult(mean, mean, mean, 1.0 if mean == 0 else 0.0, 0.0, n - 1, n, 0)
-    half = t_ppf(0.975, n - 1) * se
-    p = min(1.0, 2 * t_sf(abs(mean) / se, n - 1))
-    return TestResult(mean, mean - half, mean + half, p, se, n - 1, n, 0)
+    test = stats.ttest_1samp(d, 0.0)
+    ci = test.confidence_interval(0.95)
+    return TestResult(mean, float(ci.low), float(ci.high), float(test.pvalue), se, n - 1, n, 0)
 
 
 def compare(

@@ -20,12 +20,17 @@ if TYPE_CHECKING:
 CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2em auto;max-width:1200px;
 color:#222;padding:0 1em}
-table.results{border-collapse:collapse;margin:.5em 0 1em;font-size:13px}
-table.results th,table.results td{border:1px solid #ccc;padding:3px 7px;text-align:right}
+div.wide{overflow-x:auto;max-width:100%;margin:.5em 0 1em}
+table.results{border-collapse:collapse;font-size:13px}
+table.results th,table.results td{border:1px solid #ccc;padding:3px 7px;text-align:right;
+white-space:nowrap}
 table.results thead th{background:#f0f0f0}
-table.results tbody th{text-align:left;background:#fafafa}
+table.results tbody th{text-align:left;background:#fafafa;position:sticky;left:0}
+table.results thead th:first-child{position:sticky;left:0;z-index:1;text-align:left}
 td.win{background:#d8f0d8;font-weight:600}td.loss{background:#f6d6d6}td.flag{color:#a05a00}
-ul.notes{font-size:12px;color:#555}
+td.na{color:#888;background:#f4f4f4;font-style:italic}
+ul.notes{font-size:12px;color:#555;max-width:110ch}
+p.na{color:#666;font-style:italic}
 pre{background:#f6f6f6;padding:1em;overflow-x:auto;font-size:12px}
 img{max-width:100%;border:1px solid #eee}
 .verdict li{margin:.2em 0}
@@ -76,8 +81,9 @@ def _dag(report: Report) -> str:
         f"<th>{h}</th>" for h in ("stage", "id", "role", "seed", "status", "reuse", "train seconds")
     )
     return (
-        f'<table class="results"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody>'
-        f"</table><p>{len(stages)} distinct stages, {total:.1f} training seconds in all "
+        f'<div class="wide"><table class="results"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+        f"<p>{len(stages)} distinct stages, {total:.1f} training seconds in all "
         f"({total / 3600:.3f} device-hours). Reuse: runs whose chain passes through the stage; "
         "every use after the first is served from the stage cache.</p>"
     )

@@ -18,6 +18,7 @@ class Grid:
     notes: list[str] = field(default_factory=list)
     corner: str = "condition"
     slug: str = "table"
+    empty: str = ""  # why there is nothing to show: rendered instead of an empty table
 
     def cell(self, row: str, column: str) -> str:
         """One cell's text (``—`` when absent)."""
@@ -31,6 +32,8 @@ def markdown(grid: Grid) -> str:
         return text.replace("|", "\\|")
 
     lines = [f"### {grid.title}", ""]
+    if grid.empty:
+        return "\n".join([*lines, grid.empty, ""])
     lines.append("| " + " | ".join([grid.corner, *map(esc, grid.columns)]) + " |")
     lines.append("|" + "---|" + "---:|" * len(grid.columns))
     for row in grid.rows:
@@ -84,21 +87,53 @@ def latex(grid: Grid) -> str:
     return "\n".join(out) + "\n"
 
 
+# Wider than the page (about 150 characters of 13 px text in the report's 1200 px column) and
+# more columns than rows: the HTML table is drawn transposed.
+PAGE_CHARS = 150
+
+
+def _width_chars(grid: Grid) -> int:
+    """Rough width of the table in characters (cells padded by about 2 characters)."""
+    rows = list(grid.rows)
+    first = max([len(grid.corner), *(len(r) for r in rows)])
+    cols = [max([len(c), *(len(grid.cell(r, c)) for r in rows)]) for c in grid.columns]
+    return first + sum(cols) + 2 * (len(cols) + 1)
+
+
+def _td(text: str) -> str:
+    cls = ' class="win"' if "▲" in text else ' class="loss"' if "▼" in text else ""
+    cls = ' class="flag"' if "†" in text and not cls else cls
+    cls = ' class="na"' if text in ("not run", "n/a") and not cls else cls
+    return f"<td{cls}>{html.escape(text)}</td>"
+
+
 def html_table(grid: Grid) -> str:
-    """An HTML ``<table>`` (wins/losses get a class for colouring) with notes below."""
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in [grid.corner, *grid.columns])
-    body = []
-    for row in grid.rows:
-        cells = []
-        for c in grid.columns:
-            text = grid.cell(row, c)
-            cls = ' class="win"' if "▲" in text else ' class="loss"' if "▼" in text else ""
-            cls = ' class="flag"' if "†" in text and not cls else cls
-            cells.append(f"<td{cls}>{html.escape(text)}</td>")
-        body.append(f"<tr><th>{html.escape(row)}</th>{''.join(cells)}</tr>")
+    """An HTML ``<table>`` (wins/losses get a class for colouring) with notes below.
+
+    A table wider than the page with more columns than rows (Tatoeba's 36 languages by 3
+    comparisons) is transposed, so it grows down the page, not across it; what is still wider
+    than the page scrolls inside its own box.
+    """
+    title = f'<h3 id="{html.escape(grid.slug)}">{html.escape(grid.title)}</h3>\n'
+    if grid.empty:
+        return title + f'<p class="na">{html.escape(grid.empty)}</p>\n'
+    rows, cols = list(grid.rows), list(grid.columns)
+    corner = grid.corner
+    if _width_chars(grid) > PAGE_CHARS and len(cols) > len(rows):
+        corner = "language" if grid.slug.startswith("lang") else ""
+        head = "".join(f"<th>{html.escape(c)}</th>" for c in [corner, *rows])
+        body = [
+            f"<tr><th>{html.escape(c)}</th>{''.join(_td(grid.cell(r, c)) for r in rows)}</tr>"
+            for c in cols
+        ]
+    else:
+        head = "".join(f"<th>{html.escape(c)}</th>" for c in [corner, *cols])
+        body = [
+            f"<tr><th>{html.escape(r)}</th>{''.join(_td(grid.cell(r, c)) for c in cols)}</tr>"
+            for r in rows
+        ]
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in grid.notes)
     return (
-        f'<h3 id="{html.escape(grid.slug)}">{html.escape(grid.title)}</h3>\n'
-        f'<table class="results"><thead><tr>{head}</tr></thead>'
-        f"<tbody>{''.join(body)}</tbody></table>\n" + (f"<ul class='notes'>{notes}</ul>\n")
+        title + f'<div class="wide"><table class="results"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table></div>\n" + (f"<ul class='notes'>{notes}</ul>\n")
     )

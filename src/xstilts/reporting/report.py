@@ -14,12 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from xstilts.metrics.xtreme_score import XTREME_TASKS
+from xstilts.pipelines.experiment import ARROW
 from xstilts.reporting.collect import (
     ExperimentData,
     cell_text,
     degenerate_notes,
     split_usable,
     unscored_notes,
+    unscored_reason,
 )
 from xstilts.reporting.deltas import AVG, DeltaTable, delta_tables, language_delta_table
 from xstilts.reporting.render import Grid, latex, markdown, to_csv
@@ -38,6 +40,7 @@ class Report:
     glance: Grid | None = None
     delta_tables: list[DeltaTable] = field(default_factory=list)
     plots: dict[str, Path] = field(default_factory=dict)
+    not_scored: dict[str, str] = field(default_factory=dict)  # target -> why, for empty panels
 
 
 def _slug(text: str) -> str:
@@ -81,6 +84,19 @@ def main_grid(data: ExperimentData) -> Grid:
     return grid
 
 
+def not_scored_reason(data: ExperimentData, target: str) -> str | None:
+    """Why ``target`` has no per-language score in any run (None when some language has one).
+
+    The cause comes from what each evaluation recorded (:func:`collect.unscored_reason`), so
+    "no gold labels" appears only when that is what the evaluation found.
+    """
+    runs = [r for r in data.runs if r.target == target]
+    if any(r.lang_scores for r in runs):
+        return None
+    reasons = sorted({why for r in runs if (why := unscored_reason(r)) is not None})
+    return "not evaluated: " + ("; ".join(reasons) or "no run of this target has a score")
+
+
 def language_grid(data: ExperimentData, target: str) -> Grid:
     """One target per language (usable runs; degenerate ones marked †), with the average."""
     spec = get_task(target)
@@ -90,6 +106,9 @@ def language_grid(data: ExperimentData, target: str) -> Grid:
     )
     metric = "(EM+F1)/2" if spec.type.value == "extractive_qa" else spec.metrics[0]
     grid = Grid(f"{target} per language ({metric})", [*langs, AVG], slug=f"lang-{target}")
+    grid.empty = not_scored_reason(data, target) or ""
+    if not grid.empty and not any(data.runs_of(o, target) for o in data.options):
+        grid.empty = "every run of this target is degenerate: left out (see the † notes above)"
     for option in data.options:
         # As `xstilts results`: usable runs averaged, degenerate ones shown apart (†).
         every = data.runs_of(option, target, usable=False)
@@ -129,8 +148,34 @@ def delta_grid(table: DeltaTable, targets: Sequence[str], avg_name: str | None =
     return grid
 
 
+def missing_comparisons(data: ExperimentData) -> dict[str, list[str]]:
+    """Chain ``A→B`` -> the references it is not compared with because they were not run.
+
+    The questions a chain answers are A→B vs A, B, B→A and the A+B mixture; a reference that
+    is not a condition of the experiment leaves its question open, and the report says so.
+    """
+    opts = set(data.options)
+    out: dict[str, list[str]] = {}
+    for option in data.options:
+        steps = option.split(ARROW)
+        if len(steps) != 2 or any("(" in s for s in steps):
+            continue
+        first, second = steps
+        mixes = {f"mix({first}+{second})", f"mix({second}+{first})"}
+        refs = [first, second, f"{second}{ARROW}{first}"]
+        absent = [r for r in refs if r not in opts]
+        if not mixes & opts:
+            absent.append(f"mix({first}+{second})")
+        if absent:
+            out[option] = absent
+    return out
+
+
 def glance_grid(data: ExperimentData, tables: Sequence[DeltaTable]) -> Grid | None:
-    """The chain questions as one grid: YES ▲ / WORSE ▼ / no, per target and on average."""
+    """The chain questions as one grid: YES ▲ / WORSE ▼ / no, per target and on average.
+
+    Questions whose reference condition was not run get a row saying so (``not run``).
+    """
     chains = next((t for t in tables if t.title == "Δ chains"), None)
     if chains is None or not chains.rows:
         return None
@@ -146,12 +191,23 @@ def glance_grid(data: ExperimentData, tables: Sequence[DeltaTable]) -> Grid | No
             text = f"{word} {r.delta:+.1f} (p={cell.p_holm:.3f})"
             cells[label if col == AVG else col] = cell.text() if cell.method == "untested" else text
         grid.rows[f"does {a} beat {b}?"] = cells
+    missing = missing_comparisons(data)
+    for chain, refs in missing.items():
+        for ref in refs:
+            grid.rows[f"does {chain} beat {ref}?"] = {c: "not run" for c in cols}
     seeds = sorted({c.result.n_seeds for row in chains.rows.values() for c in row.values()})
     grid.notes = [
         f"Δ in points; p Holm-adjusted over the chain table; α = {ALPHA}; seeds per cell: "
         + ", ".join(map(str, seeds))
         + ". 'no' = no significant difference; — = no usable runs (degenerate or unscored)."
     ]
+    for chain, refs in missing.items():
+        them = "it" if len(refs) == 1 else "them"
+        grid.notes.append(
+            f"not run: {', '.join(refs)} {'is' if len(refs) == 1 else 'are'} not in this "
+            f"experiment, so {chain} is not compared with {them}; add {them} to `intermediate` "
+            "to answer."
+        )
     return grid
 
 
@@ -177,6 +233,8 @@ def verdict_lines(data: ExperimentData, tables: Sequence[DeltaTable]) -> list[st
                 f"[{r.ci_low:+.1f}, {r.ci_high:+.1f}], Holm p={cell.p_holm:.3g}, "
                 f"{r.n_seeds} seed{'s' if r.n_seeds != 1 else ''})"
             )
+    for chain, refs in missing_comparisons(data).items():
+        lines.append(f"does {chain} beat {' / '.join(refs)}? not run (not in this experiment)")
     return lines
 
 
@@ -187,6 +245,10 @@ def build_report(data: ExperimentData, *, n_boot: int = 1000) -> Report:
     report.delta_tables = delta_tables(data, n_boot=n_boot)
     report.verdict = verdict_lines(data, report.delta_tables)
     report.glance = glance_grid(data, report.delta_tables)
+    for target in data.targets:
+        reason = not_scored_reason(data, target)
+        if reason:
+            report.not_scored[target] = reason
     report.grids.extend(delta_grid(t, data.avg_targets) for t in report.delta_tables)
     for target in data.targets:
         report.grids.append(language_grid(data, target))
@@ -194,6 +256,8 @@ def build_report(data: ExperimentData, *, n_boot: int = 1000) -> Report:
         if lang_deltas.rows:
             grid = delta_grid(lang_deltas, data.targets, avg_name=AVG)
             grid.slug = f"lang-delta-{target}"
+            if not any(lang_deltas.rows.values()):  # a table of dashes says nothing
+                grid.empty = "no comparison: no usable runs (degenerate or unscored)"
             report.grids.append(grid)
     return report
 

@@ -10,12 +10,15 @@ import threading
 from collections.abc import Iterable
 from pathlib import Path
 
+from xstilts import notices
 from xstilts.errors import DataError
 from xstilts.tasks.examples import Example
 from xstilts.tasks.readers import companion_files, get_reader
 from xstilts.tasks.spec import TaskSpec
 
 logger = logging.getLogger(__name__)
+# Runs read the same files many times: each data warning once per run (see xstilts.notices).
+notices.once_per_run(logger, logging.getLogger("xstilts.tasks.readers"))
 _HASH_CHUNK = 1 << 20
 # (resolved path, size, mtime_ns) -> sha256 hex; files are re-hashed only when they change.
 _FILE_HASHES: dict[tuple[str, int, int], str] = {}

@@ -363,7 +363,7 @@ def _evaluate_dev(
     metric = sum(per_task.values()) / len(per_task) if per_task else None
     loss = counters.mean_loss()
     curve.append({"step": step, "metric": metric, "per_task": per_task, "train_loss": loss})
-    counters.loss_sum, counters.loss_steps = 0.0, 0
+    counters.last_loss, counters.loss_sum, counters.loss_steps = loss, 0.0, 0  # progress shows it
     return metric
 
 
