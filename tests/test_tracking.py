@@ -16,7 +16,6 @@ from xstilts.pipelines import executor, stage, tracking
 from xstilts.pipelines.experiment import experiment_from_dict
 from xstilts.pipelines.plan import build_plan
 from xstilts.pipelines.stage_spec import StageSpec
-from xstilts.reporting.tables import xtreme_table
 from xstilts.results.store import ResultsStore
 from xstilts.training.loop import Progress
 
@@ -99,9 +98,9 @@ def _check_results_json(exp: Any, plan: Any) -> None:
     assert run["stage_ids"] == list(chain.stage_ids) and run["seed"] == 1
     assert run["condition"] == "mix(sst2+qqp)" and run["target"] == "pawsx"
     with ResultsStore(exp.store_path) as store:
-        table = xtreme_table(store)
         assert run["metrics"] == store.task_metrics(chain.stage_ids[-1], "pawsx")
-    assert run["score"] == pytest.approx(table.value("mix(sst2+qqp)", "pawsx"))
+    # The raw headline number (the tables leave degenerate runs out; results.json does not).
+    assert run["score"] == pytest.approx(run["metrics"]["en"]["accuracy"])
     assert sorted(run["metrics"]) == ["en"] and "accuracy" in run["metrics"]["en"]
     stages = {s["stage_id"]: s for s in doc["stages"]}
     assert list(stages) == list(chain.stage_ids)
