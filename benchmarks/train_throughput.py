@@ -47,7 +47,7 @@ import lengths as lengths_mod
 from hf_baselines import build_hf_model, run_hf
 from xstilts.batch import pack
 from xstilts.models.model import XstiltsModel
-from xstilts.models.packed import _flash_varlen
+from xstilts.models.packed import attention_path
 from xstilts.tasks.formats.classification import FORMAT
 from xstilts.training.batching import make_batches
 from xstilts.training.evaluate import autocast_context
