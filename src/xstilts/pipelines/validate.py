@@ -23,6 +23,8 @@ from xstilts.pipelines.experiment import (
 from xstilts.tasks.registry import get_task
 from xstilts.tasks.spec import TaskSpec, TaskType
 
+# What train.freeze accepts (xstilts.training.speed.FREEZABLE; a test keeps the two equal).
+FREEZABLE = ("embeddings",)
 _FLOAT_TEXT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 Check = Callable[[Any], bool]
 
@@ -61,6 +63,10 @@ _RULES: dict[str, tuple[Check, str]] = {
     "checkpoint_every": (lambda v: v is None or (_is_int(v) and v >= 1), "null or int >= 1"),
     "keep_checkpoints": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     "deterministic": (lambda v: isinstance(v, bool), "true or false"),
+    "freeze": (
+        lambda v: isinstance(v, list) and all(x in FREEZABLE for x in v) and len(set(v)) == len(v),
+        f"a list of distinct parts to freeze, from {list(FREEZABLE)}",
+    ),
     "max_length": (lambda v: _is_int(v) and v >= 8, "an integer >= 8"),
     "stride": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
     "max_query_length": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
