@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -100,6 +101,8 @@ def render(payload: dict[str, Any]) -> str:
     lines = ["# GPU check (issue 15): training, evaluation and optimizer step", "",
              *bc.environment_lines(payload["environment"]),
              f"- settings: {payload['settings']}", f"- status: {payload['status']}"]  # fmt: skip
+    for key, error in payload.get("errors", {}).items():
+        lines.append(f"- **{key} failed**: {error}")
     train = payload.get("train")
     if train:
         lines += ["", "## Training throughput (XLM-R Large shape unless the settings say else)",
@@ -206,17 +209,23 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, Any]:
     save("training repetition 1 done")
     per_lang = {k: list(v) for k, v in pack["xnli"].items()}
     eval_args = argparse.Namespace(**{**vars(args), "repeats": 1, "methods": args.eval_methods})
-    payload["eval"] = ev.evaluate_methods(eval_args, device, per_lang)
-    save("evaluation done")
-    payload["optimizer"] = optimizer_share(args.config, device, args.optimizer_steps, runs)
-    save("optimizer step done")
+    sections = {
+        "eval": lambda: ev.evaluate_methods(eval_args, device, per_lang),
+        "optimizer": lambda: optimizer_share(args.config, device, args.optimizer_steps, runs),
+    }
     if args.loss_check_steps > 0:
-        payload["same_loss_check"] = tt.same_loss_check(
+        sections["same_loss_check"] = lambda: tt.same_loss_check(
             args.config, dists["nli"][0], device, args.loss_check_steps, args.batch_size,
             args.seed,
         )  # fmt: skip
+    for key, section in sections.items():
+        try:
+            payload[key] = section()
+        except Exception as exc:  # an unattended run keeps going
+            traceback.print_exc()
+            payload.setdefault("errors", {})[key] = f"{type(exc).__name__}: {str(exc)[:500]}"
         payload["train"] = train_payload(runs, skipped)
-        save("same-loss check done")
+        save(f"{key} done")
     args.methods = [m for m in all_methods if m not in once]
     for rep in range(2, repeats + 1):
         more, left = tt.run_schedule(

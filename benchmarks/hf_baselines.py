@@ -171,6 +171,7 @@ class HFRunResult:
 
     seconds: float
     cpu_seconds: float
+    steps: int
     real_tokens: int
     padded_tokens: int
     seq_lens: list[int]
@@ -283,6 +284,7 @@ def run_hf(
     return HFRunResult(
         seconds=stopwatch.seconds,
         cpu_seconds=stopwatch.cpu_seconds,
+        steps=steps - warmup_steps,
         real_tokens=sum(collator.real[timed]),
         padded_tokens=sum(collator.padded[timed]),
         seq_lens=[n for lens in collator.seq_lens[timed] for n in lens],

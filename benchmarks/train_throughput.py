@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -87,7 +88,7 @@ def _run_row(
         "padded_tokens": run.padded_tokens, "tokens_per_second": run.real_tokens / run.seconds,
         "padding_fraction": 1.0 - run.real_tokens / run.padded_tokens,
         "mfu": flops / run.seconds / (peak * 1e12) if peak else None, "peak_memory_mib": mem,
-        "steps": len(run.seq_lens), "notes": run.notes, "load_avg": bc.machine_load(),
+        "steps": run.steps, "notes": run.notes, "load_avg": bc.machine_load(),
     }  # fmt: skip
 
 
@@ -108,7 +109,8 @@ def run_schedule(
         first_repetition: Number of the first repetition (labels only).
 
     Returns:
-        ``(runs, skipped)``: one dict per run; a line per run left out for the deadline.
+        ``(runs, skipped)``: one dict per run; a line per run left out (the time budget, or a
+        failure with its error, whose traceback goes to stderr).
     """
     config = bc.model_config(args.config)
     peak = bc.default_peak_tflops(device, args.peak_tflops)
@@ -130,8 +132,14 @@ def run_schedule(
                     skipped.append(f"{name} {method} repetition {rep}: time budget")
                     continue
                 start = time.perf_counter()
-                with bc.PeakMemory(device) as mem:
-                    run = run_method(method, config, examples, max_length, args, device, order)
+                try:
+                    with bc.PeakMemory(device) as mem:
+                        run = run_method(method, config, examples, max_length, args, device, order)
+                except Exception as exc:  # an unattended run keeps going
+                    traceback.print_exc()
+                    skipped.append(f"{name} {method} repetition {rep}: failed: "
+                                   f"{type(exc).__name__}: {str(exc)[:300]}")  # fmt: skip
+                    continue
                 last[key] = time.perf_counter() - start
                 row = _run_row(name, method, run, config, peak, mem.mib)
                 runs.append({**row, "repetition": rep, "run_seconds": last[key]})
@@ -271,7 +279,7 @@ def render(payload: dict[str, Any], header: bool = True) -> str:
         "Ratios of median real tokens/s:", *ratio_lines,
     ]  # fmt: skip
     if payload.get("skipped"):
-        lines += ["", "Left out (time budget): " + "; ".join(payload["skipped"])]
+        lines += ["", "Left out: " + "; ".join(payload["skipped"])]
     check = payload.get("same_loss_check")
     if check:
         lines += [

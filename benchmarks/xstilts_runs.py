@@ -86,6 +86,7 @@ class XstiltsRunResult:
 
     seconds: float
     cpu_seconds: float
+    steps: int
     real_tokens: int
     padded_tokens: int
     seq_lens: list[int]
@@ -177,6 +178,7 @@ def run_xstilts(
     return XstiltsRunResult(
         seconds=stopwatch.seconds,
         cpu_seconds=stopwatch.cpu_seconds,
+        steps=len(timed),
         real_tokens=real,
         padded_tokens=real if unpadded else sum(len(x) * max(x) for x in lens),
         seq_lens=[n for x in lens for n in x],
