@@ -11,17 +11,23 @@ non-embedding parameters (every weight except the word/position/token-type table
 is not a matmul), ``N_head`` the classification head's parameters (it runs once per sequence, on
 ``<s>``), ``H`` the hidden size. The ``L^2`` term is attention's ``QK^T`` and ``AV`` matmuls
 (``4 * H * L`` FLOPs per token and layer forward, times 3 for forward + backward).
-MFU = FLOPs / seconds / peak, peak from ``--peak-tflops`` (default 989 on CUDA: H100 SXM dense
-bf16; none on CPU, where MFU is reported as n/a).
+MFU = FLOPs / seconds / peak, peak from ``--peak-tflops`` (default 989 on CUDA: H100/H200 SXM
+dense bf16; none on CPU, where MFU is reported as n/a).
+
+Timing: a :class:`Stopwatch` marks chosen optimizer steps (the GPU is synchronised only there)
+and records wall time and the process's CPU time (all threads) between the marks. Results files
+carry the machine, its load average (``os.getloadavg``) before and after, the thread count and
+the library versions.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import platform
 import random
-import resource
 import shlex
+import statistics
 import sys
 import time
 from collections.abc import Sequence
@@ -38,7 +44,9 @@ from xstilts.errors import ConfigError
 from xstilts.models.encoder import tiny_config, xlmr_large_config
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-H100_BF16_TFLOPS = 989.0
+H100_BF16_TFLOPS = 989.0  # H100 SXM and H200 (same compute die): dense bf16
+H100_PCIE_BF16_TFLOPS = 756.0
+_PEAK_GPUS = ("H100", "H200")
 NUM_LABELS = 3
 # Token ids below this are XLM-R specials (<s>, <pad>, </s>, <unk>, <mask> region): never sampled.
 FIRST_REGULAR_ID = 5
@@ -136,10 +144,17 @@ def resolve_device(name: str) -> torch.device:
 
 
 def default_peak_tflops(device: torch.device, given: float | None) -> float | None:
-    """The MFU denominator: ``given``, else the H100 bf16 peak on CUDA, else None (CPU)."""
+    """The MFU denominator: ``given``, else the H100/H200 bf16 dense peak on those GPUs.
+
+    None on CPU and on other GPUs (MFU is then reported as n/a rather than against a wrong
+    peak); pass ``--peak-tflops`` there.
+    """
     if given is not None:
         return given
-    return H100_BF16_TFLOPS if device.type == "cuda" else None
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else ""
+    if not any(g in name for g in _PEAK_GPUS):
+        return None
+    return H100_PCIE_BF16_TFLOPS if "PCIe" in name else H100_BF16_TFLOPS
 
 
 def synchronize(device: torch.device) -> None:
@@ -149,61 +164,91 @@ def synchronize(device: torch.device) -> None:
 
 
 class PeakMemory:
-    """Peak memory of a block: CUDA ``max_memory_allocated``, CPU growth of ``ru_maxrss``.
+    """Peak CUDA memory of a block (``max_memory_allocated``); None on CPU.
 
-    ``ru_maxrss`` is the process high-water mark, so on CPU the figure is how far the block
-    raised it (0 when an earlier block already went higher): a lower bound, read with care.
+    A CPU process only exposes its lifetime high-water mark (``ru_maxrss``), which says nothing
+    about a block that runs after a larger one, so no CPU figure is reported.
     """
 
     def __init__(self, device: torch.device) -> None:
         self.device = device
-        self.mib = 0.0
-        self._start = 0.0
+        self.mib: float | None = None
 
     def __enter__(self) -> PeakMemory:
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
             torch.cuda.reset_peak_memory_stats(self.device)
-        else:
-            self._start = _maxrss_mib()
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self.device.type == "cuda":
             self.mib = torch.cuda.max_memory_allocated(self.device) / 2**20
-        else:
-            self.mib = _maxrss_mib() - self._start
 
 
-def _maxrss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def device_name(device: torch.device) -> str:
     """Human-readable device (GPU name, or CPU model and thread count)."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    model = platform.processor() or platform.machine()
+    return f"{_cpu_model()} ({torch.get_num_threads()} torch threads)"
+
+
+def machine_load() -> list[float]:
+    """The 1-, 5- and 15-minute load averages (empty where the OS has none)."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
+        return [round(x, 2) for x in os.getloadavg()]
     except OSError:
-        pass
-    return f"{model} ({torch.get_num_threads()} torch threads)"
+        return []
 
 
-def environment(device: torch.device, argv: Sequence[str]) -> dict[str, str]:
-    """Command line, device, library versions and date for a results file."""
+def environment(device: torch.device, argv: Sequence[str]) -> dict[str, Any]:
+    """Command line, device, machine, load, library versions and date for a results file.
+
+    Call :func:`finish_environment` at the end to add the load average after the run.
+    """
     return {
         "command": "python " + " ".join(shlex.quote(a) for a in argv),
         "device": device_name(device),
+        "machine": f"{platform.node() or 'unknown'}: {os.cpu_count()} logical CPUs, {_cpu_model()}",
+        "torch_threads": torch.get_num_threads(),
+        "load_avg_start": machine_load(),
         "torch": torch.__version__,
         "transformers": transformers.__version__,
         "python": sys.version.split()[0],
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
+
+
+def finish_environment(env: dict[str, Any]) -> dict[str, Any]:
+    """Add the load average after the run (other jobs on a shared machine show up here)."""
+    env["load_avg_end"] = machine_load()
+    return env
+
+
+def environment_lines(env: dict[str, Any]) -> list[str]:
+    """Markdown bullet lines for a results file header."""
+    return [
+        f"- command: `{env['command']}`",
+        f"- device: {env['device']}; machine: {env['machine']}",
+        f"- load average (1/5/15 min) at start {env['load_avg_start']}, at end "
+        f"{env.get('load_avg_end', 'n/a')}; torch threads {env['torch_threads']}",
+        f"- torch {env['torch']}, transformers {env['transformers']}, python {env['python']}",
+        f"- date: {env['date']}",
+    ]
+
+
+def median(values: Sequence[float]) -> float:
+    """The median (the figure every table reports for repeated runs)."""
+    return float(statistics.median(values))
 
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -231,7 +276,7 @@ def write_results(path_md: Path, markdown: str, payload: dict[str, Any]) -> None
 
 
 class Stopwatch:
-    """Timestamps after chosen steps (synchronising the GPU only at those steps)."""
+    """Wall and process CPU time between two chosen steps (GPU synchronised only at those)."""
 
     def __init__(self, device: torch.device, start_after: int, stop_after: int) -> None:
         self.device = device
@@ -239,19 +284,26 @@ class Stopwatch:
         self.stop_after = stop_after
         self.start: float | None = None
         self.stop: float | None = None
+        self.cpu_start = self.cpu_stop = 0.0
 
     def step_done(self, step: int) -> None:
         """Call after optimizer step ``step`` (1-based; 0 = before the first step)."""
         if step == self.start_after:
             synchronize(self.device)
-            self.start = time.perf_counter()
+            self.start, self.cpu_start = time.perf_counter(), time.process_time()
         if step == self.stop_after:
             synchronize(self.device)
-            self.stop = time.perf_counter()
+            self.stop, self.cpu_stop = time.perf_counter(), time.process_time()
 
     @property
     def seconds(self) -> float:
-        """Time between the two marks."""
+        """Wall time between the two marks."""
         if self.start is None or self.stop is None:
             raise RuntimeError("stopwatch marks not reached (fewer steps ran than planned)")
         return self.stop - self.start
+
+    @property
+    def cpu_seconds(self) -> float:
+        """Process CPU time (all threads) between the two marks."""
+        self.seconds  # noqa: B018  (raises when a mark is missing)
+        return self.cpu_stop - self.cpu_start

@@ -1,246 +1,291 @@
-"""Benchmark: vectorised BUCC margin scoring/mining vs a plain pure-Python reference.
+"""Benchmark: BUCC mining + scoring, xstilts vs the XTREME pipeline as its users run it.
 
-The reference below (``reference_*``) is a deliberately straightforward transcription of the
-ratio-margin definition and of XTREME's ``mine_bitext`` "max" mode with Python lists and loops.
-It exists to (1) check that :mod:`xstilts.metrics.retrieval` gives the same pairs and scores and
-(2) measure the speed-up. The pure-Python reference costs O(n_src * n_tgt * dim), so on the full
-problem it is timed on a subset (``--ref-src`` x ``--ref-tgt``) and extrapolated linearly in
-``n_src * n_tgt``; the table says which numbers are extrapolated.
+Full size, on the shared BUCC 2018 zh-en files (read with xstilts' own reader): every zh
+sentence against every en sentence (8,624 x 13,589) with the 257 gold pairs. The embeddings
+are synthetic (``--dim``, default 1024 = XLM-R Large's width): random Gaussian rows, except
+that each gold pair's en row is its zh row plus noise, so that mining has real pairs to find
+and both implementations must reach the same F1. Encoding the sentences is the same encoder
+forward for both and is not part of this comparison.
 
-Run (writes ``benchmarks/results/bucc_scoring.md``)::
+* ``xtreme``: what XTREME's ``third_party/utils_retrieve.py`` does (``mine_bitext`` in mode
+  ``mine`` with ``retrieval="max"``, ratio margin, k = 4; then ``bucc_optimize`` and
+  ``bucc_eval``), written here in numpy from that description: L2-normalised rows, exact
+  inner-product kNN both ways (XTREME calls faiss ``IndexFlatIP``, an exact blocked matrix
+  product with a top-k; faiss is not installed here, so: numpy matmul + ``argpartition``),
+  every candidate scored by a per-candidate Python loop of dot products (``score_candidates``),
+  the best candidate per sentence, the greedy one-to-one union of both directions, then the
+  F1-optimal threshold found by a Python loop over the ranked candidates, and F1. Reading and
+  writing XTREME's intermediate candidate file (sentence texts) is left out: it would only
+  add to XTREME's time.
+* ``xstilts``: :func:`xstilts.metrics.retrieval.mine_bucc_pairs` + ``bucc_f1``.
+
+Both run single-threaded (BLAS and torch: ``OMP/OPENBLAS/MKL_NUM_THREADS`` default to 1 here),
+``--repeats`` interleaved repetitions, medians. Before timing, the mined pair sets, scores,
+thresholds and F1 are checked equal. Writes ``benchmarks/results/bucc_scoring.md``::
 
     PYTHONPATH=src python benchmarks/bucc_scoring.py
 """
 
 from __future__ import annotations
 
-import argparse
-import math
 import os
-import platform
-import statistics
-import sys
-import time
-from collections.abc import Callable
-from pathlib import Path
 
-import numpy as np
-import torch
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+if __name__ == "__main__":
+    # Single-threaded BLAS for both sides, set before numpy/torch start their thread pools
+    # (only when run as a script: importing this module must not change the environment).
+    for _var in THREAD_VARS:
+        os.environ.setdefault(_var, "1")
 
-from xstilts.metrics.retrieval import margin_scores, mine_bucc_pairs
+import argparse  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 
-Matrix = list[list[float]]
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+import bench_common as bc  # noqa: E402
+from xstilts.metrics.retrieval import bucc_f1, mine_bucc_pairs  # noqa: E402
+from xstilts.tasks.data import load_examples  # noqa: E402
+from xstilts.tasks.registry import get_task  # noqa: E402
+
 RESULTS = Path(__file__).resolve().parent / "results" / "bucc_scoring.md"
 
 
-# ---------------------------------------------------------------- pure-Python reference
+# ---------------------------------------------------------------- the XTREME pipeline, numpy
 
 
-def reference_normalize(rows: Matrix) -> Matrix:
-    """Each row divided by its Euclidean norm (zero rows unchanged)."""
+def numpy_knn(x: np.ndarray, y: np.ndarray, k: int, block: int = 2048) -> tuple[Any, Any]:
+    """Exact inner-product k nearest neighbours of each row of ``x`` in ``y``, best first."""
+    k = min(k, y.shape[0])
+    sims = np.empty((x.shape[0], k), dtype=np.float32)
+    inds = np.empty((x.shape[0], k), dtype=np.int64)
+    for start in range(0, x.shape[0], block):
+        sim = x[start : start + block] @ y.T  # [b, Ny]
+        top = np.argpartition(-sim, k - 1, axis=1)[:, :k]  # [b, k] unordered
+        top_sim = np.take_along_axis(sim, top, axis=1)
+        order = np.argsort(-top_sim, axis=1)
+        inds[start : start + block] = np.take_along_axis(top, order, axis=1)
+        sims[start : start + block] = np.take_along_axis(top_sim, order, axis=1)
+    return sims, inds
+
+
+def _ratio_margin(cos: float, fwd_mean: float, bwd_mean: float) -> float:
+    return cos / ((fwd_mean + bwd_mean) / 2)
+
+
+def _score_candidates(x: Any, y: Any, cand: Any, own_mean: Any, other_mean: Any) -> np.ndarray:
+    """XTREME's candidate scoring: one Python-level dot product per (sentence, candidate)."""
+    scores = np.zeros(cand.shape)
+    for i in range(cand.shape[0]):
+        for j in range(cand.shape[1]):
+            c = cand[i, j]
+            scores[i, j] = _ratio_margin(x[i].dot(y[c]), own_mean[i], other_mean[c])
+    return scores
+
+
+def xtreme_mine(x: np.ndarray, y: np.ndarray, k: int = 4) -> list[tuple[int, int, float]]:
+    """``mine_bitext(mode="mine", retrieval="max", margin="ratio", threshold=0)``, in memory.
+
+    Returns:
+        ``(source, target, score)`` of every emitted candidate, in emission order.
+    """
+    x = x / np.linalg.norm(x, axis=1, keepdims=True)
+    y = y / np.linalg.norm(y, axis=1, keepdims=True)
+    x2y_sim, x2y_ind = numpy_knn(x, y, k)
+    y2x_sim, y2x_ind = numpy_knn(y, x, k)
+    fwd_mean, bwd_mean = x2y_sim.mean(axis=1), y2x_sim.mean(axis=1)
+    fwd_scores = _score_candidates(x, y, x2y_ind, fwd_mean, bwd_mean)
+    bwd_scores = _score_candidates(y, x, y2x_ind, bwd_mean, fwd_mean)
+    fwd_best = x2y_ind[np.arange(x.shape[0]), fwd_scores.argmax(axis=1)]
+    bwd_best = y2x_ind[np.arange(y.shape[0]), bwd_scores.argmax(axis=1)]
+    src = np.concatenate((np.arange(x.shape[0]), bwd_best))
+    tgt = np.concatenate((fwd_best, np.arange(y.shape[0])))
+    scores = np.concatenate((fwd_scores.max(axis=1), bwd_scores.max(axis=1)))
+    seen_src: set[int] = set()
+    seen_tgt: set[int] = set()
     out = []
-    for row in rows:
-        norm = math.sqrt(sum(v * v for v in row))
-        out.append([v / norm for v in row] if norm > 0 else list(row))
+    for i in np.argsort(-scores):
+        s, t = int(src[i]), int(tgt[i])
+        if s in seen_src or t in seen_tgt:
+            continue
+        seen_src.add(s)
+        seen_tgt.add(t)
+        if scores[i] > 0:
+            out.append((s, t, float(scores[i])))
     return out
 
 
-def reference_similarities(x: Matrix, y: Matrix) -> Matrix:
-    """``sim[i][j] = x_i . y_j`` with explicit Python loops."""
-    return [[sum(a * b for a, b in zip(xi, yj, strict=True)) for yj in y] for xi in x]
+def xtreme_eval(candidates: list[tuple[int, int, float]], gold: set[tuple[int, int]]) -> dict:
+    """``bucc_optimize`` + ``bucc_eval``: F1-optimal threshold by a loop, then P/R/F1 (percent)."""
+    cand2score: dict[tuple[int, int], float] = {}
+    for s, t, score in candidates:
+        cand2score[s, t] = max(score, cand2score.get((s, t), score))
+    items = sorted(cand2score.items(), key=lambda item: -item[1])
+    n_correct = 0
+    threshold, best_f1 = 0.0, 0.0
+    for i, (pair, score) in enumerate(items):
+        n_extract = i + 1
+        n_correct += pair in gold
+        if n_correct > 0:
+            precision, recall = n_correct / n_extract, n_correct / len(gold)
+            f1 = 2 * precision * recall / (precision + recall)
+            if f1 > best_f1:
+                best_f1 = f1
+                # Halfway to the next score (this candidate's own score when it is the last).
+                nxt = items[i + 1][1] if i + 1 < len(items) else score
+                threshold = (score + nxt) / 2
+    extracted = {pair for pair, score in cand2score.items() if score >= threshold}
+    correct = len(gold & extracted)
+    precision = correct / len(extracted) if correct else 0.0
+    recall = correct / len(gold) if correct else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if correct else 0.0
+    return {"precision": 100 * precision, "recall": 100 * recall, "f1": 100 * f1,
+            "threshold": threshold}  # fmt: skip
 
 
-def reference_neighbour_means(sim: Matrix, k: int) -> list[float]:
-    """Mean of each row's k largest similarities."""
-    means = []
-    for row in sim:
-        top = sorted(row, reverse=True)[:k]
-        means.append(sum(top) / len(top))
-    return means
-
-
-def _reference_tables(
-    x: Matrix, y: Matrix, k: int
-) -> tuple[Matrix, Matrix, list[float], list[float]]:
-    xs, ys = reference_normalize(x), reference_normalize(y)
-    sim = reference_similarities(xs, ys)
-    sim_t = [list(col) for col in zip(*sim, strict=True)]
-    return sim, sim_t, reference_neighbour_means(sim, k), reference_neighbour_means(sim_t, k)
-
-
-def reference_margin_matrix(x: Matrix, y: Matrix, k: int = 4) -> Matrix:
-    """``margin[i][j] = cos(x_i, y_j) / ((fwd_mean_i + bwd_mean_j) / 2)``, pair by pair."""
-    sim, _, fwd, bwd = _reference_tables(x, y, k)
-    return [[sim[i][j] / ((fwd[i] + bwd[j]) / 2) for j in range(len(y))] for i in range(len(x))]
-
-
-def _reference_best(sim: Matrix, own: list[float], other: list[float], k: int) -> list[tuple]:
-    """Per row: among its k most similar columns, the one with the highest margin."""
-    best = []
-    for i, row in enumerate(sim):
-        cands = sorted(range(len(row)), key=lambda j: -row[j])[:k]
-        margins = {j: row[j] / ((own[i] + other[j]) / 2) for j in cands}
-        j = max(cands, key=lambda c: margins[c])
-        best.append((j, margins[j]))
-    return best
-
-
-def reference_mine(x: Matrix, y: Matrix, k: int = 4) -> tuple[list[tuple[int, int]], list[float]]:
-    """XTREME ``mine_bitext`` "max" mode: forward + backward candidates, greedy 1:1, score > 0."""
-    sim, sim_t, fwd, bwd = _reference_tables(x, y, k)
-    cands = [(i, j, s) for i, (j, s) in enumerate(_reference_best(sim, fwd, bwd, k))]
-    cands += [(i, j, s) for j, (i, s) in enumerate(_reference_best(sim_t, bwd, fwd, k))]
-    seen_src, seen_tgt = set(), set()
-    pairs, scores = [], []
-    for i, j, s in sorted(cands, key=lambda c: -c[2]):
-        if i in seen_src or j in seen_tgt:
-            continue
-        seen_src.add(i)
-        seen_tgt.add(j)
-        if s > 0:
-            pairs.append((i, j))
-            scores.append(s)
-    return pairs, scores
+def reference_margin_matrix(x: np.ndarray, y: np.ndarray, k: int = 4) -> np.ndarray:
+    """Every pair's ratio margin by XTREME's scalar ``score`` (small inputs: tests)."""
+    x = x / np.linalg.norm(x, axis=1, keepdims=True)
+    y = y / np.linalg.norm(y, axis=1, keepdims=True)
+    fwd = numpy_knn(x, y, k)[0].mean(axis=1)
+    bwd = numpy_knn(y, x, k)[0].mean(axis=1)
+    return np.array([[_ratio_margin(x[i].dot(y[j]), fwd[i], bwd[j]) for j in range(len(y))]
+                     for i in range(len(x))])  # fmt: skip
 
 
 # ---------------------------------------------------------------- harness
 
 
-def check_equal(x: np.ndarray, y: np.ndarray, k: int = 4) -> None:
-    """Assert the vectorised and reference implementations agree on ``x``/``y``.
+def bucc_problem(data_dir: Path, lang: str, dim: int, seed: int) -> dict[str, Any]:
+    """Sizes and gold pairs of the shared BUCC files, with synthetic embeddings (module doc)."""
+    corpus = load_examples(get_task("bucc"), data_dir, "dev", lang)[0]
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((len(corpus.source), dim)).astype(np.float32)
+    y = rng.standard_normal((len(corpus.target), dim)).astype(np.float32)
+    for s, t in corpus.gold:
+        # Noise 7x the signal: cos(gold) ~ 0.14, near the best random match (~0.12 at dim
+        # 1024), so mining makes mistakes and F1 tests the threshold search too.
+        y[t] = x[s] + 7.0 * rng.standard_normal(dim).astype(np.float32)
+    return {"x": x, "y": y, "gold": {(int(s), int(t)) for s, t in corpus.gold},
+            "origin": corpus.origin}  # fmt: skip
 
-    Pairs are compared as sets with their scores: float32 vs float64 rounding may swap the
-    emission order of two candidates whose scores agree to ~1e-7.
-    """
-    ref_pairs, ref_scores = reference_mine(x.tolist(), y.tolist(), k)
+
+def run_xtreme(x: np.ndarray, y: np.ndarray, gold: set, k: int) -> tuple[dict, dict]:
+    """The XTREME pipeline: ``({(src, tgt): score}, scores)``."""
+    candidates = xtreme_mine(x, y, k)
+    return {(s, t): sc for s, t, sc in candidates}, xtreme_eval(candidates, gold)
+
+
+def run_xstilts(x: np.ndarray, y: np.ndarray, gold: set, k: int) -> tuple[dict, dict]:
+    """xstilts: ``({(src, tgt): score}, scores)``."""
     pairs, scores = mine_bucc_pairs(x, y, k=k)
-    got = dict(zip(map(tuple, pairs.tolist()), scores.tolist(), strict=True))
-    want = dict(zip(ref_pairs, ref_scores, strict=True))
-    if got.keys() != want.keys():
-        raise AssertionError(f"mined pairs differ: {sorted(got.keys() ^ want.keys())[:5]}")
-    keys = sorted(want)
-    np.testing.assert_allclose(
-        [got[p] for p in keys], [want[p] for p in keys], rtol=1e-5, atol=1e-6
-    )
-    ref_margin = np.asarray(reference_margin_matrix(x.tolist(), y.tolist(), k))
-    np.testing.assert_allclose(margin_scores(x, y, k=k), ref_margin, rtol=1e-5, atol=1e-6)
+    result = bucc_f1(pairs, scores, gold, threshold=None)
+    return dict(zip(map(tuple, pairs.tolist()), scores.tolist(), strict=True)), result
 
 
-def _time(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
-    """``(median, min)`` wall time of ``repeats`` calls, in seconds."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), min(times)
+def check_equal(a: tuple[dict, dict], b: tuple[dict, dict]) -> dict[str, float]:
+    """Same candidate pairs, scores within float32 rounding, same F1 and threshold."""
+    (pairs_a, res_a), (pairs_b, res_b) = a, b
+    if pairs_a.keys() != pairs_b.keys():
+        raise AssertionError(f"mined pairs differ: {sorted(pairs_a.keys() ^ pairs_b.keys())[:5]}")
+    keys = sorted(pairs_a)
+    diff = np.abs(np.array([pairs_a[p] for p in keys]) - np.array([pairs_b[p] for p in keys]))
+    if diff.max(initial=0.0) > 1e-5:
+        raise AssertionError(f"scores differ by up to {diff.max():.2e}")
+    if abs(res_a["f1"] - res_b["f1"]) > 1e-6 or abs(res_a["threshold"] - res_b["threshold"]) > 1e-5:
+        raise AssertionError(f"F1/threshold differ: {res_a} vs {res_b}")
+    return {"pairs": len(keys), "max_score_diff": float(diff.max(initial=0.0))}
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Check, time (interleaved repetitions) and return the payload."""
+    torch.set_num_threads(1)
+    problem = bucc_problem(args.data_dir, args.lang, args.dim, args.seed)
+    x, y, gold = problem["x"], problem["y"], problem["gold"]
+    methods: dict[str, Callable[[], tuple[dict, dict]]] = {
+        "xtreme": lambda: run_xtreme(x, y, gold, args.k),
+        "xstilts": lambda: run_xstilts(x, y, gold, args.k),
+    }
+    times: dict[str, list[float]] = {m: [] for m in methods}
+    cpu: dict[str, list[float]] = {m: [] for m in methods}
+    results: dict[str, tuple[dict, dict]] = {}
+    for rep in range(args.repeats):
+        for name, fn in methods.items():
+            start, cpu_start = time.perf_counter(), time.process_time()
+            results[name] = fn()
+            times[name].append(time.perf_counter() - start)
+            cpu[name].append(time.process_time() - cpu_start)
+            print(f"  rep {rep + 1} {name}: {times[name][-1]:.2f} s wall, "
+                  f"{cpu[name][-1]:.2f} s CPU", flush=True)  # fmt: skip
+    check = check_equal(results["xtreme"], results["xstilts"])
+    med = {m: bc.median(t) for m, t in times.items()}
+    med_cpu = {m: bc.median(t) for m, t in cpu.items()}
+    return {
+        "sizes": {"source": int(x.shape[0]), "target": int(y.shape[0]), "gold": len(gold),
+                  "dim": args.dim, "k": args.k, "origin": problem["origin"]},
+        "times": times, "cpu_times": cpu, "median_seconds": med, "median_cpu_seconds": med_cpu,
+        "speedup": med["xtreme"] / med["xstilts"],
+        "speedup_cpu_time": med_cpu["xtreme"] / med_cpu["xstilts"],
+        "check": check, "scores": {m: r[1] for m, r in results.items()},
+    }  # fmt: skip
 
 
-def run(args: argparse.Namespace) -> str:
-    """Run the benchmark and return the markdown report."""
-    # Single-threaded by default: a like-for-like comparison with the single-threaded Python
-    # reference, and far less noisy on a shared 2-core machine than 2 competing threads.
-    torch.set_num_threads(args.threads)
-    rng = np.random.default_rng(args.seed)
-    x = rng.standard_normal((args.n_src, args.dim)).astype(np.float32)
-    y = rng.standard_normal((args.n_tgt, args.dim)).astype(np.float32)
-    xr, yr = x[: args.ref_src], y[: args.ref_tgt]
-    check_equal(x[:60], y[:90], args.k)
-    check_equal(xr, yr, args.k)  # the timed subset agrees too
-    factor = (args.n_src * args.n_tgt) / (args.ref_src * args.ref_tgt)
-    # The full-size reference is never run: it is extrapolated from the subset.
-    xrl, yrl = xr.tolist(), yr.tolist()
-    ops = [
-        (
-            "mine_bucc_pairs (k=4, max)",
-            lambda a, b: mine_bucc_pairs(a, b, k=args.k),
-            lambda: reference_mine(xrl, yrl, args.k),
-        ),
-        (
-            "margin_scores (full matrix)",
-            lambda a, b: margin_scores(a, b, k=args.k),
-            lambda: reference_margin_matrix(xrl, yrl, args.k),
-        ),
-    ]
-    rows = []
-    sub, full = f"{args.ref_src} x {args.ref_tgt}", f"{args.n_src} x {args.n_tgt}"
-    for name, vec, ref in ops:
-        ref_sub, _ = _time(ref, 1)
-        vec_sub, vec_sub_min = _time(lambda vec=vec: vec(xr, yr), args.repeats)
-        vec_full, vec_full_min = _time(lambda vec=vec: vec(x, y), args.repeats)
-        rows.append(
-            f"| {name} | {sub} | {ref_sub:.2f} (measured) | {vec_sub * 1e3:.1f} "
-            f"({vec_sub_min * 1e3:.1f}) | {ref_sub / vec_sub:,.0f}x |"
-        )
-        rows.append(
-            f"| {name} | {full} | {ref_sub * factor:.2f} (extrapolated x{factor:g}) | "
-            f"{vec_full * 1e3:.1f} ({vec_full_min * 1e3:.1f}) | "
-            f"{ref_sub * factor / vec_full:,.0f}x |"
-        )
-        print(rows[-2], rows[-1], sep="\n", flush=True)
-    return _report(args, rows)
+def render(payload: dict[str, Any], env: dict[str, Any]) -> str:
+    """The markdown report."""
+    sizes, times, cpu = payload["sizes"], payload["times"], payload["cpu_times"]
+    rows = [
+        [m, bc.median(t), f"{min(t):.3g}-{max(t):.3g}", bc.median(cpu[m]), len(t),
+         payload["scores"][m]["f1"]]
+        for m, t in times.items()
+    ]  # fmt: skip
+    headers = ["method", "wall s (median)", "wall range", "CPU s (median)", "runs", "F1"]
+    table = bc.markdown_table(headers, rows)
+    return "\n".join([
+        "# BUCC mining + scoring: xstilts vs the XTREME pipeline (numpy kNN + XTREME's loops)",
+        "", *bc.environment_lines(env),
+        f"- threads: torch 1; {', '.join(f'{v}={os.environ.get(v)}' for v in THREAD_VARS)}",
+        f"- numpy {np.__version__}", "",
+        f"Full size, measured (not extrapolated): {sizes['source']:,} zh x {sizes['target']:,} en "
+        f"sentences of `{sizes['origin']}` and its {sizes['gold']} gold pairs; synthetic "
+        f"embeddings of dim {sizes['dim']} (gold en rows = zh row + noise), k = {sizes['k']}.",
+        "", table, "",
+        f"xtreme / xstilts: **{payload['speedup']:.2f}x** in median wall time, "
+        f"**{payload['speedup_cpu_time']:.2f}x** in median process CPU time (single-threaded, "
+        "so CPU time is the work done; wall time also counts waiting for a core on a shared "
+        "machine, see the load average). Before timing the "
+        f"two were checked to mine the same {payload['check']['pairs']:,} candidate pairs "
+        f"(scores within {payload['check']['max_score_diff']:.1e}) and reach the same threshold "
+        "and F1. Both are dominated by the two kNN matrix products (2 x 8,624 x 13,589 x dim "
+        "multiply-adds), which numpy and torch hand to the same kind of BLAS kernel; xstilts "
+        "saves XTREME's per-candidate Python scoring loop and the Python threshold loop.",
+    ]) + "\n"  # fmt: skip
 
 
-def _report(args: argparse.Namespace, rows: list[str]) -> str:
-    """The markdown file: command, method, table, machine."""
-    command = "PYTHONPATH=src python benchmarks/bucc_scoring.py " + " ".join(sys.argv[1:])
-    return "\n".join(
-        [
-            "# BUCC margin scoring: vectorised vs pure-Python reference",
-            "",
-            f"Command: `{command.strip()}`",
-            "",
-            f"Random Gaussian embeddings, dim {args.dim}, seed {args.seed}, k = {args.k}. "
-            f"Vectorised times: median (min) of {args.repeats} runs, torch threads "
-            f"{args.threads}; the speed-up uses the median. The pure-Python reference runs "
-            f"once on a {args.ref_src} x "
-            f"{args.ref_tgt} subset and is extrapolated linearly in n_src * n_tgt to the full size "
-            "(its cost is O(n_src * n_tgt * dim); the greedy selection is negligible).",
-            "Before timing, the mined pair sets were checked identical and all scores (mined pairs "
-            "and full margin matrix) equal to rtol 1e-5 / atol 1e-6 on 60 x 90 and on the timed "
-            "subset (float32 vs float64 can swap the order of near-tied pairs, not the sets).",
-            "",
-            "| operation | size | reference (s) | vectorised median (min) ms | speed-up |",
-            "|---|---|---|---|---|",
-            *rows,
-            "",
-            f"CPU: {_cpu_model()}, {os.cpu_count()} logical cores visible "
-            "(machine shared with other jobs, so timings are noisy).",
-            f"Python {platform.python_version()}, numpy {np.__version__}, "
-            f"torch {torch.__version__}.",
-            "",
-        ]
-    )
-
-
-def main() -> None:
-    """Parse arguments, run, print and write the report."""
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Parse arguments, run, print and write the report (+ JSON)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n-src", type=int, default=2000)
-    parser.add_argument("--n-tgt", type=int, default=3000)
-    parser.add_argument("--dim", type=int, default=64)
+    parser.add_argument("--lang", default="zh")
+    parser.add_argument("--dim", type=int, default=1024)
     parser.add_argument("--k", type=int, default=4)
-    parser.add_argument("--ref-src", type=int, default=1000)
-    parser.add_argument("--ref-tgt", type=int, default=1500)
-    parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--data-dir", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
-    args = parser.parse_args()
-    report = run(args)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(report)
-    print(f"wrote {args.out}")
+    args = parser.parse_args(argv)
+    argv_list = list(argv) if argv is not None else sys.argv[1:]
+    env = bc.environment(torch.device("cpu"), ["benchmarks/bucc_scoring.py", *argv_list])
+    payload = run(args)
+    payload["environment"] = bc.finish_environment(env)
+    report = render(payload, payload["environment"])
+    print(report)
+    bc.write_results(args.out, report, payload)
+    return payload
 
 
 if __name__ == "__main__":

@@ -2,22 +2,22 @@
 
 Inputs are synthetic ids with the real XNLI length distribution of each language (measured on
 the shared dev files with the XLM-R tokenizer, see :mod:`lengths`). Timed end to end, from
-features to per-example predictions on the CPU:
+features to per-example predictions on the CPU (``--methods``):
 
 * ``xstilts``: :func:`xstilts.training.evaluate.predict_task`, i.e. all languages in ONE
-  length-sorted pass, token-budget batches (``--max-tokens``), packed unpadded forward,
-  bf16 autocast on CUDA, argmax streamed to CPU.
-* ``hf_padded`` (reference, ``--methods``): XTREME-style evaluation, language by language,
-  batches of ``--hf-batch-size`` in file order padded to 128, HF's own forward (same precision).
+  length-sorted pass, token-budget batches (``--max-tokens``), packed unpadded forward
+  (varlen attention on CUDA), bf16 autocast on CUDA, argmax streamed to CPU.
+* ``hf_sorted``: HF's own padded forward on exactly the same sorted token-budget batches, each
+  padded to its longest sequence (dynamic padding): what HF users get from length sorting. The
+  difference to ``xstilts`` is the packed forward alone.
+* ``hf_padded``: XTREME-style evaluation, language by language, batches of
+  ``--hf-batch-size`` in file order padded to 128, HF's own forward (same precision).
 
-Target: <= 15 s for XLM-R Large on one H100::
-
-    PYTHONPATH=src python benchmarks/eval_throughput.py --device cuda --config large
-
-CPU (small config, fewer examples)::
+Each method runs ``--repeats`` times, interleaved; figures are medians. Target: <= 15 s for
+XLM-R Large on one H100 (see ``gpu_check.sh``). CPU (small config, fewer examples)::
 
     PYTHONPATH=src python benchmarks/eval_throughput.py --device cpu --config small \\
-        --per-language 200
+        --per-language 200 --threads 1
 """
 
 from __future__ import annotations
@@ -33,15 +33,17 @@ import torch
 
 import bench_common as bc
 import lengths as lengths_mod
-from train_throughput import HEAD, build_xstilts_model
 from xstilts.batch import pack, to_padded
+from xstilts.models.packed import attention_path
 from xstilts.tasks.formats.classification import FORMAT
 from xstilts.training.batching import make_batches, padding_efficiency
 from xstilts.training.evaluate import EvalSettings, autocast_context, predict_task
+from xstilts_runs import HEAD, build_xstilts_model
 
 XNLI_EVAL_SIZE = 5010  # XNLI test examples per language
 TARGET_SECONDS = 15.0
-METHODS = ("xstilts", "hf_padded")
+METHODS = ("xstilts", "hf_sorted", "hf_padded")
+MAX_LENGTH = 128
 
 
 def eval_features(
@@ -52,6 +54,11 @@ def eval_features(
     for i, lang in enumerate(sorted(per_language)):
         examples += bc.synthetic_examples(per_language[lang], n_per_language, vocab_size, seed + i)
     return bc.features_of(examples)
+
+
+def sorted_batches(features: Sequence[dict[str, Any]], max_tokens: int) -> list[list[int]]:
+    """The batches :func:`predict_task` forms: one global length sort, a padded-token budget."""
+    return make_batches(features, batch_size=max_tokens, max_tokens=max_tokens, shuffle=False)
 
 
 def run_xstilts_eval(
@@ -71,38 +78,129 @@ def run_xstilts_eval(
     return time.perf_counter() - start, preds
 
 
-def run_hf_padded_eval(
-    model: Any, features: list[dict[str, Any]], device: torch.device, batch_size: int,
-    max_length: int,
+def run_hf_eval(
+    model: Any, features: list[dict[str, Any]], device: torch.device,
+    batches: Sequence[Sequence[int]], pad_to: int | None,
 ) -> tuple[float, list[int], int]:  # fmt: skip
-    """XTREME-style padded evaluation with HF's forward: seconds, predictions, padded tokens."""
+    """HF's padded forward over ``batches``: seconds, predictions, tokens processed.
+
+    Args:
+        model: The ``XstiltsModel`` (its HF encoder and head weights are used).
+        features: All features.
+        device: Where the model lives.
+        batches: Feature indices per batch, in the order they run.
+        pad_to: Pad every batch to this length (``None``: to its longest sequence).
+    """
     hf_encoder, head = model.encoder, model.heads[HEAD]
     model.eval()
-    preds: list[int] = []
+    preds: list[int] = [-1] * len(features)
     padded = 0
 
-    def one_pass(feats: Sequence[dict[str, Any]]) -> None:
+    def one_pass(todo: Sequence[Sequence[int]]) -> None:
         nonlocal padded
-        for start in range(0, len(feats), batch_size):
-            batch = pack(feats[start : start + batch_size])
-            ids, mask, _ = to_padded(batch)  # [S, T]
-            ids = torch.nn.functional.pad(ids, (0, max_length - ids.shape[1]), value=1)
-            mask = torch.nn.functional.pad(mask, (0, max_length - mask.shape[1]), value=0)
+        for idx in todo:
+            ids, mask, _ = to_padded(pack([features[i] for i in idx]))  # [S, T]
+            if pad_to is not None:
+                ids = torch.nn.functional.pad(ids, (0, pad_to - ids.shape[1]), value=1)
+                mask = torch.nn.functional.pad(mask, (0, pad_to - mask.shape[1]), value=0)
             padded += ids.numel()
             out = hf_encoder(input_ids=ids.to(device), attention_mask=mask.to(device))
             cls = out.last_hidden_state[:, 0]  # [S, H]
             logits = head.out_proj(torch.tanh(head.dense(cls)))  # [S, C]
-            preds.extend(logits.argmax(-1).cpu().tolist())
+            for i, p in zip(idx, logits.argmax(-1).cpu().tolist(), strict=True):
+                preds[i] = p
 
     with torch.inference_mode(), autocast_context(device, "auto"):
-        one_pass(features[: max(batch_size, len(features) // 50)])  # warm-up
-        preds.clear()
+        one_pass(batches[: max(1, len(batches) // 50)])  # warm-up
         padded = 0
         bc.synchronize(device)
         start = time.perf_counter()
-        one_pass(features)
+        one_pass(batches)
         bc.synchronize(device)
     return time.perf_counter() - start, preds, padded
+
+
+def run_eval_method(
+    method: str, model: Any, features: list[dict[str, Any]], device: torch.device,
+    args: argparse.Namespace,
+) -> tuple[float, list[Any], int, int]:  # fmt: skip
+    """``(seconds, predictions, real tokens, processed tokens)`` of one method."""
+    if method == "xstilts":
+        seconds, preds = run_xstilts_eval(model, features, device, args.max_tokens)
+        real, processed = padding_efficiency(sorted_batches(features, args.max_tokens), features)
+        if attention_path(model.encoder, device, _dtype(device), False).endswith("varlen"):
+            processed = real  # varlen attention: no padding anywhere
+        return seconds, preds, real, processed
+    if method == "hf_sorted":
+        batches = sorted_batches(features, args.max_tokens)
+        pad_to = None
+    else:
+        size = args.hf_batch_size
+        batches = [list(range(s, min(s + size, len(features))))
+                   for s in range(0, len(features), size)]  # fmt: skip
+        pad_to = MAX_LENGTH
+    seconds, preds, processed = run_hf_eval(model, features, device, batches, pad_to)
+    return seconds, preds, sum(len(f["sequences"][0]) for f in features), processed
+
+
+def _dtype(device: torch.device) -> torch.dtype:
+    return torch.bfloat16 if device.type == "cuda" else torch.float32
+
+
+def evaluate_methods(
+    args: argparse.Namespace, device: torch.device, per_lang: dict[str, list[int]]
+) -> dict[str, Any]:
+    """Run every method ``args.repeats`` times (interleaved); rows of medians + agreement."""
+    config = bc.model_config(args.config)
+    features = eval_features(per_lang, args.per_language, config.vocab_size, args.seed)
+    seq_lens = [len(f["sequences"][0]) for f in features]
+    flops = bc.useful_flops(config, seq_lens, train=False)
+    peak = bc.default_peak_tflops(device, args.peak_tflops)
+    model = build_xstilts_model(config, args.seed, device).eval()
+    runs: dict[str, list[dict[str, Any]]] = {m: [] for m in args.methods}
+    preds: dict[str, list[Any]] = {}
+    for _ in range(args.repeats):
+        for method in args.methods:
+            with bc.PeakMemory(device) as mem:
+                seconds, preds[method], real, processed = run_eval_method(
+                    method, model, features, device, args
+                )
+            runs[method].append({"seconds": seconds, "mib": mem.mib, "real": real,
+                                 "processed": processed})  # fmt: skip
+            print(f"  {method}: {seconds:.2f} s", flush=True)
+    rows = []
+    for method, mine in runs.items():
+        seconds = bc.median([r["seconds"] for r in mine])
+        mems = [r["mib"] for r in mine if r["mib"] is not None]
+        rows.append({
+            "method": method, "examples": len(features), "seconds": seconds, "runs": len(mine),
+            "seconds_min": min(r["seconds"] for r in mine),
+            "seconds_max": max(r["seconds"] for r in mine),
+            "examples_per_second": len(features) / seconds,
+            "tokens_per_second": mine[0]["real"] / seconds,
+            "padding_fraction": 1 - mine[0]["real"] / mine[0]["processed"],
+            "mfu": flops / seconds / (peak * 1e12) if peak else None,
+            "peak_memory_mib": max(mems) if mems else None,
+        })  # fmt: skip
+    attention = attention_path(model.encoder, device, _dtype(device), training=False)
+    return {
+        "languages": len(per_lang), "rows": rows, "target_seconds": TARGET_SECONDS,
+        "length_summary": lengths_mod.summary(seq_lens), "xstilts_attention": attention,
+        "prediction_agreement": _agreement(preds),
+    }  # fmt: skip
+
+
+def _agreement(preds: dict[str, list[Any]]) -> dict[str, float]:
+    """Share of examples where each method predicts what ``xstilts`` (or the first) does."""
+    if len(preds) < 2:
+        return {}
+    ref_name = "xstilts" if "xstilts" in preds else next(iter(preds))
+    ref = preds[ref_name]
+    return {
+        f"{m}/{ref_name}": sum(a == b for a, b in zip(p, ref, strict=True)) / len(ref)
+        for m, p in preds.items()
+        if m != ref_name
+    }
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -112,13 +210,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--config", default="small", choices=bc.CONFIG_NAMES)
     p.add_argument("--per-language", type=int, default=XNLI_EVAL_SIZE)
     p.add_argument("--max-tokens", type=int, default=16384, help="xstilts eval token budget")
-    p.add_argument("--methods", default="xstilts")
+    p.add_argument("--methods", default=",".join(METHODS))
+    p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--hf-batch-size", type=int, default=128)
     p.add_argument("--peak-tflops", type=float, default=None)
+    p.add_argument("--threads", type=int, default=None, help="torch threads (CPU)")
     p.add_argument("--tokenizer", default="xlmr", choices=lengths_mod.TOKENIZERS)
     p.add_argument(
         "--data-dir", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data"
     )
+    p.add_argument("--lengths-file", type=Path, default=None, help="a length pack instead")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args(argv)
@@ -128,48 +229,27 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
+def xnli_per_language(args: argparse.Namespace) -> dict[str, list[int]]:
+    """Language -> XNLI lengths, from ``--lengths-file`` or the shared data."""
+    if args.lengths_file:
+        return {k: list(v) for k, v in lengths_mod.load_pack(args.lengths_file)["xnli"].items()}
+    return lengths_mod.xnli_lengths(args.data_dir, lengths_mod.make_counter(args.tokenizer))
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Run the evaluation benchmark and write ``results/eval_throughput_<device>.md`` + json."""
     args = parse_args(argv)
     device = bc.resolve_device(args.device)
-    config = bc.model_config(args.config)
-    per_lang = lengths_mod.xnli_lengths(args.data_dir, lengths_mod.make_counter(args.tokenizer))
-    features = eval_features(per_lang, args.per_language, config.vocab_size, args.seed)
-    seq_lens = [len(f["sequences"][0]) for f in features]
-    flops = bc.useful_flops(config, seq_lens, train=False)
-    peak = bc.default_peak_tflops(device, args.peak_tflops)
-    model = build_xstilts_model(config, args.seed).to(device).eval()
-    rows = []
-    preds: dict[str, list[Any]] = {}
-    for method in args.methods:
-        with bc.PeakMemory(device) as mem:
-            if method == "xstilts":
-                seconds, preds[method] = run_xstilts_eval(model, features, device, args.max_tokens)
-                # The same batches predict_task forms (attention pays S x T per batch).
-                batches = make_batches(
-                    features, batch_size=args.max_tokens, max_tokens=args.max_tokens, shuffle=False
-                )
-                real, processed = padding_efficiency(batches, features)
-            else:
-                seconds, preds[method], processed = run_hf_padded_eval(
-                    model, features, device, args.hf_batch_size, 128
-                )
-                real = sum(seq_lens)
-        rows.append({
-            "method": method, "examples": len(features), "seconds": seconds,
-            "examples_per_second": len(features) / seconds, "tokens_per_second": real / seconds,
-            "padding_fraction": 1 - real / processed,
-            "mfu": flops / seconds / (peak * 1e12) if peak else None, "peak_memory_mib": mem.mib,
-        })  # fmt: skip
-        print(f"  {method}: {seconds:.2f} s", flush=True)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     argv_list = list(argv) if argv is not None else sys.argv[1:]
+    env = bc.environment(device, ["benchmarks/eval_throughput.py", *argv_list])
+    result = evaluate_methods(args, device, xnli_per_language(args))
     payload = {
-        "environment": bc.environment(device, ["benchmarks/eval_throughput.py", *argv_list]),
-        "settings": {k: v for k, v in vars(args).items() if k not in ("data_dir", "out")},
-        "languages": len(per_lang), "rows": rows, "target_seconds": TARGET_SECONDS,
-        "length_summary": lengths_mod.summary(seq_lens),
-        "prediction_agreement": _agreement(preds),
-    }  # fmt: skip
+        "environment": bc.finish_environment(env),
+        "settings": {k: str(v) for k, v in vars(args).items() if k not in ("data_dir", "out")},
+        **result,
+    }
     markdown = render(payload)
     print(markdown)
     bc.write_results(
@@ -178,31 +258,30 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     return payload
 
 
-def _agreement(preds: dict[str, list[Any]]) -> float | None:
-    """Share of examples where both methods predict the same class (None with one method)."""
-    if len(preds) < 2:
-        return None
-    a, b = preds.values()
-    return sum(x == y for x, y in zip(a, b, strict=True)) / len(a)
+def table(rows: Sequence[dict[str, Any]]) -> str:
+    """The markdown table of evaluation rows (also used by ``gpu_check.py``)."""
+    headers = ["method", "examples", "seconds (median)", "range", "examples/s", "real tokens/s",
+               "padding fraction", "MFU", "peak GPU MiB", "runs"]  # fmt: skip
+    return bc.markdown_table(headers, [
+        [r["method"], r["examples"], r["seconds"], f"{r['seconds_min']:.3g}-{r['seconds_max']:.3g}",
+         r["examples_per_second"], r["tokens_per_second"], r["padding_fraction"], r["mfu"],
+         r["peak_memory_mib"], r["runs"]]
+        for r in rows
+    ])  # fmt: skip
 
 
 def render(payload: dict[str, Any]) -> str:
     """The markdown results report."""
-    env = payload["environment"]
-    headers = ["method", "examples", "seconds", "examples/s", "real tokens/s",
-               "padding fraction", "MFU", "peak memory MiB"]  # fmt: skip
-    keys = ["method", "examples", "seconds", "examples_per_second", "tokens_per_second",
-            "padding_fraction", "mfu", "peak_memory_mib"]  # fmt: skip
-    table = bc.markdown_table(headers, [[r[k] for k in keys] for r in payload["rows"]])
     return "\n".join([
         "# Zero-shot evaluation throughput (XNLI-shaped, all languages in one pass)", "",
-        f"- command: `{env['command']}`", f"- device: {env['device']}",
-        f"- torch {env['torch']}, transformers {env['transformers']}, python {env['python']}",
-        f"- date: {env['date']}", f"- settings: {payload['settings']}",
-        f"- lengths ({payload['languages']} languages): {payload['length_summary']}", "", table, "",
+        *bc.environment_lines(payload["environment"]), f"- settings: {payload['settings']}",
+        f"- lengths ({payload['languages']} languages): {payload['length_summary']}",
+        f"- xstilts attention path: {payload['xstilts_attention']}", "",
+        table(payload["rows"]), "",
         f"Target (XLM-R Large, one H100, 75,150 examples): <= {payload['target_seconds']:.0f} s "
-        f"for xstilts. Prediction agreement between methods: {payload['prediction_agreement']}."
-        " MFU uses 2 N_enc T + 2 N_head S + 4 L H sum(len^2) FLOPs.",
+        f"for xstilts. Prediction agreement with xstilts: {payload['prediction_agreement']}."
+        " MFU uses 2 N_enc T + 2 N_head S + 4 L H sum(len^2) FLOPs. hf_sorted runs the same"
+        " batches as xstilts, so their ratio is the packed forward's own gain.",
     ]) + "\n"  # fmt: skip
 
 

@@ -2,30 +2,38 @@
 
 * ``hf_default``: what transformers' ``examples/pytorch/text-classification/run_xnli.py`` does
   by default: ``XLMRobertaForSequenceClassification``, every example padded to ``max_length``
-  (``pad_to_max_length=True`` + ``default_data_collator``), fp32, ``optim="adamw_torch"``, random
-  sampling, ``TrainingArguments`` defaults otherwise.
-* ``hf_best``: the same Trainer with its best speed flags: bf16 on CUDA,
-  ``attn_implementation="sdpa"``, length-grouped sampling (``group_by_length`` /
-  ``train_sampling_strategy="group_by_length"``), ``optim="adamw_torch_fused"`` on CUDA,
-  dynamic padding (to a multiple of 8 on CUDA) and no per-step NaN/inf loss check (that check
-  synchronises the GPU every step).
+  (``pad_to_max_length=True`` + ``default_data_collator``), fp32, random sampling, and
+  ``TrainingArguments`` defaults otherwise (the optimizer is the installed version's default:
+  ``adamw_torch_fused`` with torch >= 2.8 in transformers 5.x; each row records it).
+* ``hf_best``: the same Trainer with its best speed flags for the device: bf16 and TF32 on CUDA,
+  ``attn_implementation="sdpa"``, ``optim="adamw_torch_fused"`` (CUDA and CPU), dynamic padding
+  (to a multiple of 8 on CUDA), no per-step NaN/inf loss check (it synchronises the GPU), and
+  length grouping by HF's own ``get_length_grouped_indices`` with a lookahead (megabatch) of
+  :data:`~xstilts.training.batching.MEGABATCH_BATCHES` batches, xstilts' sort window. (Stock
+  ``group_by_length`` uses ``min(n / (4 x batch), 50)`` batches: only 2-7 batches on short runs.)
+* ``hf_compile``: ``hf_best`` plus ``torch_compile=True``.
+* ``hf_same``: ``hf_best`` fed xstilts' exact batches in xstilts' order (a sequential sampler
+  over the examples laid out batch by batch): the control row that isolates model and optimizer
+  speed from batching.
+* ``hf_check``: ``hf_same`` in fp32 (the same-loss and same-gradient check).
 
-Timing: an untimed Trainer first trains the model on warm-up examples; then a fresh Trainer (same
-model) trains one epoch over the timed examples, and a :class:`~transformers.TrainerCallback`
-marks ``on_train_begin`` and the end of the last step (GPU synchronised only there). Tokens are
-counted by the collator.
+Timing: one Trainer epoch over all examples; a :class:`~bench_common.Stopwatch` marks the end
+of step ``warmup_steps`` and of the last step, so Trainer set-up, the first (compiling,
+allocating) steps and the end of training are outside the timed span. Tokens are counted by the
+collator, batch by batch, so the timed steps' real tokens are known exactly.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import functools
+import json
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from torch.utils.data import SequentialSampler
+from torch.utils.data import Sampler
 from transformers import (
     PrinterCallback,
     Trainer,
@@ -34,17 +42,40 @@ from transformers import (
     XLMRobertaConfig,
     XLMRobertaForSequenceClassification,
 )
+from transformers.trainer_pt_utils import get_length_grouped_indices
 
 from bench_common import Example, Stopwatch
+from xstilts.training.batching import MEGABATCH_BATCHES
 
 PAD_ID = 1
+MODES = ("hf_default", "hf_best", "hf_compile", "hf_same", "hf_check")
 
 
-def build_hf_model(config: XLMRobertaConfig, seed: int) -> XLMRobertaForSequenceClassification:
-    """A random XLM-R classifier, identical for identical ``(config, seed)``."""
+@functools.cache
+def _initial_state(config_json: str, seed: int) -> dict[str, torch.Tensor]:
+    """The random initial weights of ``(config, seed)``, built once per process on the CPU."""
+    config = XLMRobertaConfig.from_dict(json.loads(config_json))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return XLMRobertaForSequenceClassification(config)
+        model = XLMRobertaForSequenceClassification(config)
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def build_hf_model(
+    config: XLMRobertaConfig, seed: int, device: torch.device | str = "cpu"
+) -> XLMRobertaForSequenceClassification:
+    """A random XLM-R classifier on ``device``, identical for identical ``(config, seed)``.
+
+    The weights are drawn once on the CPU (device-independent) and copied into a model built
+    directly on ``device`` (fast there), so every method and repetition starts from them.
+    """
+    # Dropout changes no weight: one initialisation serves every dropout setting.
+    shape = {**config.to_dict(), "hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}
+    state = _initial_state(XLMRobertaConfig.from_dict(shape).to_json_string(), seed)
+    with torch.device(device), torch.random.fork_rng(devices=[]):
+        model = XLMRobertaForSequenceClassification(config)
+    model.load_state_dict(state)
+    return model
 
 
 @dataclass
@@ -81,24 +112,45 @@ class Collator:
         return {"input_ids": ids, "attention_mask": mask, "labels": labels}
 
 
-class _StepCallback(TrainerCallback):
-    """Forwards ``on_step_end`` to a :class:`Stopwatch`."""
+class _FixedOrder(Sampler[int]):
+    """Yields a precomputed index order (length grouping or xstilts' batch order)."""
 
-    def __init__(self, stopwatch: Stopwatch) -> None:
-        self.stopwatch = stopwatch
+    def __init__(self, order: Sequence[int]) -> None:
+        self.order = list(order)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.order)
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+
+class _StepCallback(TrainerCallback):
+    """Marks steps on a :class:`Stopwatch`; optionally hands gradients to ``grad_hook``."""
+
+    def __init__(
+        self, stopwatch: Stopwatch, model: Any, grad_hook: Callable[[int, Any], None] | None
+    ) -> None:
+        self.stopwatch, self.model, self.grad_hook = stopwatch, model, grad_hook
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self.stopwatch.step_done(0)
+
+    def on_pre_optimizer_step(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        # After clipping, before the update: the gradients the optimizer is about to apply.
+        if self.grad_hook is not None:
+            self.grad_hook(state.global_step + 1, self.model)
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self.stopwatch.step_done(state.global_step)
 
 
-class _LossRecordingTrainer(Trainer):
-    """A Trainer that keeps every micro-batch loss (as a tensor: no GPU sync per step)."""
+class _RecordingTrainer(Trainer):
+    """A Trainer that keeps every micro-batch loss (as a tensor: no GPU sync per step) and
+    samples in a given order when ``order`` is set."""
 
     losses: list[torch.Tensor]
-    sequential: bool = False
+    order: Sequence[int] | None = None
 
     def compute_loss(self, model: Any, inputs: Any, *args: Any, **kwargs: Any) -> Any:
         out = super().compute_loss(model, inputs, *args, **kwargs)
@@ -107,38 +159,40 @@ class _LossRecordingTrainer(Trainer):
         return out
 
     def _get_train_sampler(self, *args: Any, **kwargs: Any) -> Any:
-        # The same-loss check feeds batches in a given order (one sampler API, both versions).
-        if self.sequential:
-            return SequentialSampler(self.train_dataset)
+        # One override for both sampler APIs (transformers 4.x and 5.x).
+        if self.order is not None:
+            return _FixedOrder(self.order)
         return super()._get_train_sampler(*args, **kwargs)
 
 
 @dataclass
 class HFRunResult:
-    """Timing and token counts of one Trainer run."""
+    """Timing and token counts of the timed steps of one Trainer run."""
 
     seconds: float
+    cpu_seconds: float
+    steps: int
     real_tokens: int
     padded_tokens: int
     seq_lens: list[int]
     losses: list[float]
-    attn_implementation: str
+    notes: str
 
 
-def _length_grouping_kwargs() -> dict[str, Any]:
-    """``group_by_length=True`` under its name in the installed transformers version."""
-    names = {f.name for f in dataclasses.fields(TrainingArguments)}
-    if "train_sampling_strategy" in names:  # transformers >= 5.2x
-        return {"train_sampling_strategy": "group_by_length"}
-    return {"group_by_length": True}
+def length_grouped_order(
+    examples: Sequence[Example], batch_size: int, seed: int, megabatch: int = MEGABATCH_BATCHES
+) -> list[int]:
+    """HF's ``get_length_grouped_indices`` with a ``megabatch``-batch lookahead."""
+    generator = torch.Generator().manual_seed(seed)
+    lengths = [len(ex.ids) for ex in examples]
+    return list(get_length_grouped_indices(lengths, batch_size, megabatch, generator))
 
 
 def training_arguments(
     mode: str, device: torch.device, out_dir: str, batch_size: int, max_steps: int,
     lr: float, weight_decay: float, seed: int,
 ) -> TrainingArguments:  # fmt: skip
-    """``TrainingArguments`` of ``hf_default`` or ``hf_best`` (module doc); ``hf_check`` is
-    ``hf_best`` in fp32 with sequential order (the same-loss check)."""
+    """``TrainingArguments`` of a mode (module doc)."""
     cuda = device.type == "cuda"
     common: dict[str, Any] = {
         "output_dir": out_dir, "per_device_train_batch_size": batch_size,
@@ -147,15 +201,17 @@ def training_arguments(
         "dataloader_num_workers": 0, "remove_unused_columns": False,
     }  # fmt: skip
     if mode == "hf_default":
-        return TrainingArguments(**common, optim="adamw_torch")
+        return TrainingArguments(**common)
     best: dict[str, Any] = {
         "learning_rate": lr, "weight_decay": weight_decay, "warmup_steps": 0,
         "lr_scheduler_type": "linear", "max_grad_norm": 1.0, "logging_nan_inf_filter": False,
-        "optim": "adamw_torch_fused" if cuda else "adamw_torch",
+        "optim": "adamw_torch_fused",
     }  # fmt: skip
-    if mode == "hf_best":
-        return TrainingArguments(**common, **best, bf16=cuda, **_length_grouping_kwargs())
-    return TrainingArguments(**common, **best)  # hf_check: fp32, order set by the sampler
+    if mode == "hf_check":
+        return TrainingArguments(**common, **best)  # fp32; order set by the sampler
+    if cuda:
+        best.update(bf16=True, tf32=True)
+    return TrainingArguments(**common, **best, torch_compile=mode == "hf_compile")
 
 
 def run_hf(
@@ -166,70 +222,78 @@ def run_hf(
     device: torch.device,
     batch_size: int,
     max_length: int,
-    warmup_examples: Sequence[Example] = (),
+    warmup_steps: int,
+    order: Sequence[int] | None = None,
     lr: float = 2e-5,
     weight_decay: float = 0.01,
     seed: int = 0,
+    grad_hook: Callable[[int, Any], None] | None = None,
 ) -> HFRunResult:
-    """One timed Trainer epoch over ``examples`` (after an untimed one over ``warmup_examples``).
+    """One Trainer epoch over ``examples``; the steps after ``warmup_steps`` are timed.
 
     Args:
-        mode: ``hf_default``, ``hf_best`` or ``hf_check`` (examples used in the given order).
+        mode: One of :data:`MODES`.
         config: Model config (``attn_implementation`` is forced to sdpa except in hf_default).
-        examples: The timed training set, a multiple of ``batch_size`` (one pass). Its size
-            matters: the length-grouping sampler uses megabatches of ``min(n / 4, 50)`` batches.
+        examples: The training set, a multiple of ``batch_size`` (one pass).
         device: Where to train.
         batch_size: Examples per step.
         max_length: ``hf_default`` pads every example to this length.
-        warmup_examples: Trained first by a separate, untimed Trainer on the same model (CUDA
-            context, kernels, allocator); empty = no warm-up.
-        lr: Learning rate (hf_best / hf_check; hf_default keeps the Trainer default).
+        warmup_steps: Untimed steps first (kernels, allocator, ``torch.compile``).
+        order: Example order for ``hf_same``/``hf_check`` (xstilts' batches, flattened).
+        lr: Learning rate (not hf_default, which keeps the Trainer default).
         weight_decay: Weight decay (same).
         seed: Model initialisation and Trainer seed.
+        grad_hook: Called as ``hook(step, model)`` before each optimizer step (gradient check).
     """
+    if mode not in MODES:
+        raise ValueError(f"unknown Trainer mode {mode!r}")
     if mode != "hf_default":
         config = XLMRobertaConfig.from_dict({**config.to_dict(), "attn_implementation": "sdpa"})
-    model = build_hf_model(config, seed)
-    if len(warmup_examples) >= batch_size:
-        _train(mode, model, warmup_examples, device, batch_size, max_length, lr, weight_decay, seed)
-    trainer, collator, stopwatch = _train(
-        mode, model, examples, device, batch_size, max_length, lr, weight_decay, seed
-    )
-    return HFRunResult(
-        seconds=stopwatch.seconds,
-        real_tokens=sum(collator.real),
-        padded_tokens=sum(collator.padded),
-        seq_lens=[n for lens in collator.seq_lens for n in lens],
-        losses=[float(x) for x in trainer.losses],
-        attn_implementation=str(model.config._attn_implementation),
-    )
-
-
-def _train(
-    mode: str, model: XLMRobertaForSequenceClassification, examples: Sequence[Example],
-    device: torch.device, batch_size: int, max_length: int, lr: float, weight_decay: float,
-    seed: int,
-) -> tuple[_LossRecordingTrainer, Collator, Stopwatch]:  # fmt: skip
-    """One Trainer pass over ``examples``, timed from ``on_train_begin`` to the last step."""
+    model = build_hf_model(config, seed, device)
     steps = len(examples) // batch_size
-    if steps < 1 or steps * batch_size != len(examples):
-        raise ValueError(f"need a positive multiple of {batch_size} examples, got {len(examples)}")
+    if steps <= warmup_steps or steps * batch_size != len(examples):
+        raise ValueError(f"need a multiple of {batch_size} examples, more than the warm-up")
+    if mode in ("hf_best", "hf_compile"):
+        order = length_grouped_order(examples, batch_size, seed)
+    elif mode in ("hf_same", "hf_check") and order is None:
+        raise ValueError(f"{mode} needs the example order of xstilts' batches")
     records = [{"input_ids": ex.ids, "labels": ex.label} for ex in examples]
     collator = (
         Collator(fixed_length=max_length)
         if mode == "hf_default"
         else Collator(multiple_of=8 if device.type == "cuda" else 1)
     )
-    stopwatch = Stopwatch(device, 0, steps)
+    stopwatch = Stopwatch(device, warmup_steps, steps)
     with tempfile.TemporaryDirectory() as tmp:
         args = training_arguments(mode, device, tmp, batch_size, steps, lr, weight_decay, seed)
-        trainer = _LossRecordingTrainer(
+        trainer = _RecordingTrainer(
             model=model, args=args, train_dataset=records, data_collator=collator,
-            callbacks=[_StepCallback(stopwatch)],
+            callbacks=[_StepCallback(stopwatch, model, grad_hook)],
         )  # fmt: skip
         # PrinterCallback would print the final metrics dict of every run.
         trainer.remove_callback(PrinterCallback)
         trainer.losses = []
-        trainer.sequential = mode == "hf_check"
+        trainer.order = None if mode == "hf_default" else order
         trainer.train()
-    return trainer, collator, stopwatch
+    timed = slice(warmup_steps, steps)
+    notes = f"{model.config._attn_implementation}, {_optimizer_name(trainer)}"
+    if args.bf16:
+        notes += ", bf16"
+    if mode == "hf_compile":
+        notes += ", torch_compile"
+    return HFRunResult(
+        seconds=stopwatch.seconds,
+        cpu_seconds=stopwatch.cpu_seconds,
+        steps=steps - warmup_steps,
+        real_tokens=sum(collator.real[timed]),
+        padded_tokens=sum(collator.padded[timed]),
+        seq_lens=[n for lens in collator.seq_lens[timed] for n in lens],
+        losses=[float(x) for x in trainer.losses],
+        notes=notes,
+    )
+
+
+def _optimizer_name(trainer: Trainer) -> str:
+    """``optim`` as the Trainer resolved it (e.g. ``adamw_torch_fused``)."""
+    optim = trainer.args.optim
+    return str(getattr(optim, "value", optim))

@@ -15,11 +15,17 @@ sees exactly the padding/packing situation real data would give.
 
 ``--tokenizer approx`` (CI, no package): a regex word/punctuation splitter, one token per
 CJK/Thai character. Its lengths are only roughly XLM-R-like; results files say which was used.
+
+:func:`write_pack` stores every distribution (exact lengths, not a summary) in one small JSON
+file, with the SHA-256 of each source file and of the tokenizer, plus a checksum of its own
+content. A machine without the data or the tokenizer (the GPU machine) reads it with
+:func:`load_pack`, which refuses a file whose checksum or version does not match.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import importlib.util
 import json
 import re
@@ -197,13 +203,26 @@ def squad_lengths(
 
 
 def distribution(
-    name: str, data_dir: Path, tokenizer: str = "xlmr", limit: int | None = None
-) -> tuple[list[int], int]:
+    name: str, data_dir: Path, tokenizer: str = "xlmr", limit: int | None = None,
+    pack: dict | None = None,
+) -> tuple[list[int], int]:  # fmt: skip
     """``(lengths, max_length)`` of a named training distribution (``"nli"`` or ``"squad"``).
+
+    Args:
+        name: ``nli`` or ``squad``.
+        data_dir: The shared data root (unused with ``pack``).
+        tokenizer: ``xlmr`` or ``approx``.
+        limit: Rows read per data file.
+        pack: A :func:`load_pack` payload to read the lengths from instead of the data.
 
     Raises:
         ConfigError: On an unknown name, missing data or a missing tokenizer.
     """
+    if pack is not None:
+        if name not in pack["distributions"]:
+            raise ConfigError(f"unknown length distribution {name!r}", hint="use 'nli' or 'squad'")
+        entry = pack["distributions"][name]
+        return list(entry["lengths"])[:limit], int(entry["max_length"])
     count = make_counter(tokenizer)
     if name == "nli":
         return nli_lengths(data_dir, count, 128, limit), 128
@@ -222,3 +241,84 @@ def summary(lengths: Sequence[int]) -> dict[str, float]:
         "median": float(ordered[n // 2]) if n else 0.0,
         "max": float(ordered[-1]) if n else 0.0,
     }
+
+
+PACK_VERSION = 1
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _content_hash(payload: dict) -> str:
+    body = {k: v for k, v in payload.items() if k != "content_sha256"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def source_files(data_dir: Path) -> list[Path]:
+    """Every data file the distributions are measured on."""
+    files = [data_dir / "english" / "mnli" / "multinli_1.0_train.jsonl"]
+    files.append(
+        data_dir / "xtreme" / "tydiqa" / "tydiqa-goldp-v1.1-train" / "tydiqa.goldp.en.train.json"
+    )
+    files += [data_dir / "xtreme" / "xquad" / f"xquad.{lang}.json" for lang in XQUAD_LANGUAGES]
+    files += [data_dir / "xtreme" / "xnli" / f"dev-{lang}.tsv" for lang in XNLI_LANGUAGES]
+    return [_data_file(f) for f in files]
+
+
+def write_pack(path: Path, data_dir: Path, tokenizer: str = "xlmr") -> dict:
+    """Measure ``nli``, ``squad`` and the XNLI languages and write them to ``path`` (JSON).
+
+    Returns:
+        The payload written.
+    """
+    count = make_counter(tokenizer)
+    tok_hash = _sha256(xlmr_tokenizer_path()) if tokenizer == "xlmr" else "approx"
+    payload: dict = {
+        "version": PACK_VERSION,
+        "tokenizer": {"kind": tokenizer, "sha256": tok_hash},
+        "sources": {str(f.relative_to(data_dir)): _sha256(f) for f in source_files(data_dir)},
+        "distributions": {
+            "nli": {"max_length": 128, "lengths": nli_lengths(data_dir, count, 128)},
+            "squad": {"max_length": 384, "lengths": squad_lengths(data_dir, count, 384)},
+        },
+        "xnli": xnli_lengths(data_dir, count),
+    }
+    payload["content_sha256"] = _content_hash(payload)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(payload, sort_keys=True, separators=(",", ":")) + "\n")
+    tmp.replace(path)  # never a half-written pack under the real name
+    return payload
+
+
+def pack_is_current(path: Path, data_dir: Path, tokenizer: str = "xlmr") -> bool:
+    """Whether ``path`` was measured on exactly these data files and this tokenizer."""
+    try:
+        pack = load_pack(path)
+    except ConfigError:
+        return False
+    tok_hash = _sha256(xlmr_tokenizer_path()) if tokenizer == "xlmr" else "approx"
+    sources = {str(f.relative_to(data_dir)): _sha256(f) for f in source_files(data_dir)}
+    return pack["tokenizer"] == {"kind": tokenizer, "sha256": tok_hash} and (
+        pack["sources"] == sources
+    )
+
+
+def load_pack(path: Path) -> dict:
+    """A length pack written by :func:`write_pack`, checked against its own checksum.
+
+    Raises:
+        ConfigError: Missing, unreadable, wrong version or checksum mismatch.
+    """
+    hint = "run `bash benchmarks/gpu_check.sh prepare` where the shared data is"
+    try:
+        pack = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read length pack {path}: {exc}", hint=hint) from exc
+    if not isinstance(pack, dict) or pack.get("version") != PACK_VERSION:
+        raise ConfigError(f"length pack {path} is not version {PACK_VERSION}", hint=hint)
+    if pack.get("content_sha256") != _content_hash(pack):
+        raise ConfigError(f"length pack {path} fails its checksum (edited or truncated)", hint=hint)
+    return pack

@@ -1,42 +1,38 @@
 """Benchmark: xstilts training throughput vs the Hugging Face Trainer, on real length distributions.
 
 For each length distribution (``nli``: MNLI pairs, max 128; ``squad``: question + context
-windows, max 384; see :mod:`lengths`), ``--steps x --batch-size`` synthetic examples (real
-lengths, random ids) are trained for one timed epoch, after an untimed warm-up epoch on
-``--warmup x --batch-size`` other examples of the same distribution, by:
+windows, max 384; see :mod:`lengths`), ``(--warmup + --steps) x --batch-size`` synthetic
+examples (real lengths, random ids) are trained for one epoch by every method; the steps after
+the first ``--warmup`` are timed. Methods (``--methods``):
 
-(a) ``hf_default``: the Trainer as ``run_xnli.py`` runs it (padding to max_length, fp32);
-(b) ``hf_best``: the Trainer with its best flags (bf16, sdpa, length grouping, fused AdamW,
-    dynamic padding); see :mod:`hf_baselines`;
-(c) ``xstilts``: packed unpadded batches (:func:`xstilts.batch.pack`), length-grouped
-    :func:`~xstilts.training.batching.make_batches`, ``XstiltsModel`` + classification head,
-    :func:`~xstilts.training.optim.build_optimizer` (fused AdamW on CUDA), bf16 autocast on CUDA,
-    optional ``--compile``.
+* Trainer rows (:mod:`hf_baselines`): ``hf_default`` (``run_xnli.py`` defaults), ``hf_best``
+  (its best flags for the device, length grouping over xstilts' sort window), ``hf_compile``
+  (``hf_best`` + ``torch_compile``), ``hf_same`` (``hf_best`` on xstilts' exact batches);
+* xstilts rows (:mod:`xstilts_runs`, the real ``loop.train``): ``xstilts``,
+  ``xstilts_compile``, ``xstilts_freeze``, ``xstilts_varlen``.
 
-All three start from the same random weights and train on exactly the same examples, so they
-process the same real tokens (xstilts may form a few more, smaller batches). Reported per
-method: real (non-padding) tokens/s over the timed epoch, padding fraction (share of processed
-positions that are padding), MFU (formula in :mod:`bench_common`), peak memory, and the ratios
-(c)/(a), (c)/(b). A same-loss check trains (c) and the Trainer with (b)'s settings in fp32,
-dropout off, on identical batches in identical order (a sequential sampler over the examples
-laid out in xstilts' batch order, since the Trainer's own length grouping orders differently),
-and reports the largest loss difference.
+All start from the same random weights and see the same examples. ``--repeats`` repetitions
+run interleaved (repetition 1 of every method, then repetition 2, ...), so slow drifts of a
+shared machine's load hit every method alike; each figure is the median over repetitions, and
+each ratio is the ratio of medians with the range of the per-repetition ratios beside it.
+Reported per method: real (non-padding) tokens/s, wall and process CPU seconds of the timed
+steps, padding fraction, MFU (formula in :mod:`bench_common`), peak GPU memory. A same-loss
+check trains the Trainer (``hf_check``: fp32, dropout off) and ``loop.train`` (fp32) on identical
+batches in identical order and compares the losses and the clipped gradients at every step.
 
-GPU (XLM-R Large shape, random init)::
+GPU (XLM-R Large shape, random init): see ``benchmarks/gpu_check.sh``. CPU (small config)::
 
-    PYTHONPATH=src python benchmarks/train_throughput.py --device cuda --config large --steps 30
-
-CPU (small config; figures for harness correctness, not speed)::
-
-    PYTHONPATH=src python benchmarks/train_throughput.py --device cpu --config small --steps 8
+    PYTHONPATH=src python benchmarks/train_throughput.py --device cpu --config small \\
+        --batch-size 8 --steps 200 --repeats 3 --threads 1
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
+import traceback
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,306 +40,305 @@ import torch
 
 import bench_common as bc
 import lengths as lengths_mod
-from hf_baselines import build_hf_model, run_hf
-from xstilts.batch import pack
-from xstilts.models.model import XstiltsModel
-from xstilts.models.packed import _flash_varlen
-from xstilts.tasks.formats.classification import FORMAT
-from xstilts.training.batching import make_batches
-from xstilts.training.evaluate import autocast_context
-from xstilts.training.optim import build_optimizer, linear_schedule
+from hf_baselines import MODES as HF_MODES
+from hf_baselines import run_hf
+from xstilts_runs import MODES as XSTILTS_MODES
+from xstilts_runs import run_xstilts, xstilts_batches
 
-HEAD = "cls"
-METHODS = ("hf_default", "hf_best", "xstilts")
+METHODS = (*(m for m in HF_MODES if m != "hf_check"), *XSTILTS_MODES)
+DEFAULT_METHODS = ("hf_default", "hf_best", "hf_compile", "hf_same", "xstilts", "xstilts_freeze")
+# Ratios reported: (numerator, denominator).
+RATIOS = [("xstilts", b) for b in ("hf_default", "hf_best", "hf_compile", "hf_same")] + [
+    (m, "xstilts") for m in ("xstilts_compile", "xstilts_freeze", "xstilts_varlen")
+]
 FOOTNOTE = (
     "MFU = useful FLOPs / s / peak; FLOPs = 6 N_enc T + 6 N_head S + 12 L H sum(len^2) (see"
-    " benchmarks/bench_common.py); padding fraction = 1 - real / (S x T) over the timed epoch"
-    " (xstilts: S x T of the attention view; with FlashAttention varlen nothing is padded);"
-    " CPU peak memory = growth of ru_maxrss (lower bound: 0 when an earlier run went higher)."
+    " benchmarks/bench_common.py). Padding fraction = 1 - real / processed over the timed steps"
+    " (xstilts: the [S, T] attention view of padded SDPA; varlen attention processes no padding,"
+    " and xstilts' linear layers never do). CPU s = process CPU time of all threads during the"
+    " timed steps (CPU s / wall s below the thread count means the process waited, e.g. for a"
+    " core taken by another job)."
 )
 
 
-@dataclass
-class Row:
-    """One method on one distribution."""
-
-    distribution: str
-    method: str
-    seconds: float
-    real_tokens: int
-    padded_tokens: int
-    tokens_per_second: float
-    padding_fraction: float
-    mfu: float | None
-    peak_memory_mib: float
-    notes: str = ""
-
-
-def build_xstilts_model(config: Any, seed: int) -> XstiltsModel:
-    """The xstilts model with the exact initial weights of :func:`build_hf_model`."""
-    hf = build_hf_model(config, seed)
-    head = FORMAT.make_head(_spec_stub(), config.hidden_size, None)
-    head.load_state_dict(hf.classifier.state_dict())
-    # ClassificationHead's dropout is fixed at 0.1; follow the config (0 in the loss check).
-    head.dropout.p = config.hidden_dropout_prob
-    return XstiltsModel(hf.roberta, {HEAD: head})
+def run_method(
+    method: str, config: Any, examples: Sequence[bc.Example], max_length: int,
+    args: argparse.Namespace, device: torch.device, order: Sequence[int],
+) -> Any:  # fmt: skip
+    """One run of one method (see the module doc)."""
+    common = {"device": device, "batch_size": args.batch_size, "seed": args.seed}
+    if method in XSTILTS_MODES:
+        precision = "auto" if args.precision == "auto" else "fp32"
+        return run_xstilts(
+            method, config, examples, warmup_steps=args.warmup, precision=precision, **common
+        )
+    return run_hf(
+        method, config, examples, max_length=max_length, warmup_steps=args.warmup,
+        order=order if method == "hf_same" else None, **common,
+    )  # fmt: skip
 
 
-def _spec_stub() -> Any:
-    """The one thing ``FORMAT.make_head`` reads from a TaskSpec: its labels."""
-    return type("Spec", (), {"labels": tuple(range(bc.NUM_LABELS))})()
+def _run_row(
+    dist: str, method: str, run: Any, config: Any, peak: float | None, mem: float | None
+) -> dict[str, Any]:
+    flops = bc.useful_flops(config, run.seq_lens, train=True)
+    return {
+        "distribution": dist, "method": method, "seconds": run.seconds,
+        "cpu_seconds": run.cpu_seconds, "real_tokens": run.real_tokens,
+        "padded_tokens": run.padded_tokens, "tokens_per_second": run.real_tokens / run.seconds,
+        "padding_fraction": 1.0 - run.real_tokens / run.padded_tokens,
+        "mfu": flops / run.seconds / (peak * 1e12) if peak else None, "peak_memory_mib": mem,
+        "steps": run.steps, "notes": run.notes, "load_avg": bc.machine_load(),
+    }  # fmt: skip
 
 
-@dataclass
-class XstiltsRun:
-    """Timing and token counts of one xstilts run."""
-
-    seconds: float
-    real_tokens: int
-    padded_tokens: int
-    seq_lens: list[int]
-    losses: list[float]
-    attn_implementation: str
-
-
-def run_xstilts(
-    config: Any,
-    examples: Sequence[bc.Example],
-    *,
-    device: torch.device,
-    batch_size: int,
-    warmup_examples: Sequence[bc.Example] = (),
-    precision: str = "auto",
-    compile_model: bool = False,
-    batches: list[list[int]] | None = None,
-    lr: float = 2e-5,
-    weight_decay: float = 0.01,
-    seed: int = 0,
-) -> XstiltsRun:
-    """One timed epoch over ``examples`` (after an untimed one over ``warmup_examples``).
+def run_schedule(
+    dists: dict[str, tuple[list[int], int]], args: argparse.Namespace, device: torch.device,
+    *, deadline: float | None = None, estimates: Sequence[dict[str, Any]] = (),
+    first_repetition: int = 1,
+) -> tuple[list[dict[str, Any]], list[str]]:  # fmt: skip
+    """Every method on every distribution, ``args.repeats`` interleaved repetitions.
 
     Args:
-        config: Model config.
-        examples: The timed training set (length-grouped batches, one pass).
+        dists: name -> (lengths, max_length).
+        args: Parsed options.
         device: Where to train.
-        batch_size: Maximum examples per batch.
-        warmup_examples: Trained first, untimed, on the same model (kernels, allocator,
-            ``torch.compile`` graphs); empty = no warm-up.
-        precision: ``auto`` (bf16 autocast on CUDA) or ``fp32``.
-        compile_model: ``torch.compile(model, dynamic=True)``.
-        batches: Batch order to use (default: ``make_batches(shuffle=True, seed=seed)``).
-        lr: Learning rate (linear decay to 0, no warm-up: same as the Trainer runs).
-        weight_decay: AdamW weight decay (not on biases and LayerNorms).
-        seed: Model initialisation and batch order seed.
+        deadline: A ``time.perf_counter()`` value: a run whose earlier duration (this call's or
+            ``estimates``') says it would end after it is left out and listed.
+        estimates: Earlier runs (their ``run_seconds``) to estimate durations from.
+        first_repetition: Number of the first repetition (labels only).
+
+    Returns:
+        ``(runs, skipped)``: one dict per run; a line per run left out (the time budget, or a
+        failure with its error, whose traceback goes to stderr).
     """
-    model = build_xstilts_model(config, seed).to(device).train()
-    forward = torch.compile(model, dynamic=True) if compile_model else model
-    opts = {"lr": lr, "weight_decay": weight_decay, "precision": precision, "seed": seed}
-    if warmup_examples:
-        _epoch(model, forward, warmup_examples, None, device, batch_size, **opts)
-    return _epoch(model, forward, examples, batches, device, batch_size, **opts)
+    config = bc.model_config(args.config)
+    peak = bc.default_peak_tflops(device, args.peak_tflops)
+    data = {}
+    for name, (lens, max_length) in dists.items():
+        n = (args.warmup + args.steps) * args.batch_size
+        examples = bc.synthetic_examples(lens, n, config.vocab_size, args.seed)
+        batches = xstilts_batches(bc.features_of(examples), args.batch_size, args.seed)
+        data[name] = (examples, max_length, [i for b in batches for i in b])
+    runs: list[dict[str, Any]] = []
+    skipped: list[str] = []
+    last = {(r["distribution"], r["method"]): r["run_seconds"] for r in estimates}
+    for rep in range(first_repetition, first_repetition + args.repeats):
+        for name, (examples, max_length, order) in data.items():
+            for method in args.methods:
+                key = (name, method)
+                known = deadline is not None and key in last
+                if known and time.perf_counter() + last[key] > deadline:
+                    skipped.append(f"{name} {method} repetition {rep}: time budget")
+                    continue
+                start = time.perf_counter()
+                try:
+                    with bc.PeakMemory(device) as mem:
+                        run = run_method(method, config, examples, max_length, args, device, order)
+                except Exception as exc:  # an unattended run keeps going
+                    traceback.print_exc()
+                    skipped.append(f"{name} {method} repetition {rep}: failed: "
+                                   f"{type(exc).__name__}: {str(exc)[:300]}")  # fmt: skip
+                    continue
+                last[key] = time.perf_counter() - start
+                row = _run_row(name, method, run, config, peak, mem.mib)
+                runs.append({**row, "repetition": rep, "run_seconds": last[key]})
+                print(f"  rep {rep} {name} {method}: {row['tokens_per_second']:,.0f} real "
+                      f"tokens/s ({row['notes']})", flush=True)  # fmt: skip
+    return runs, skipped
 
 
-def _epoch(
-    model: XstiltsModel, forward: Any, examples: Sequence[bc.Example],
-    batches: list[list[int]] | None, device: torch.device, batch_size: int, *, lr: float,
-    weight_decay: float, precision: str, seed: int,
-) -> XstiltsRun:  # fmt: skip
-    """One pass with a fresh optimizer, timed from before the first step to after the last."""
-    features = bc.features_of(examples)
-    if batches is None:
-        batches = make_batches(features, batch_size=batch_size, shuffle=True, seed=seed)
-    optimizer = build_optimizer(model, lr=lr, weight_decay=weight_decay, device=device)
-    scheduler = linear_schedule(optimizer, 0, len(batches))
-    stopwatch = bc.Stopwatch(device, 0, len(batches))
-    losses: list[torch.Tensor] = []
-    real = padded = 0
-    stopwatch.step_done(0)
-    for step, idx in enumerate(batches, start=1):
-        batch = pack([features[i] for i in idx], model.padding_idx, idx).to(device)
-        with autocast_context(device, precision):
-            loss = FORMAT.loss(forward(batch, HEAD), batch)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        losses.append(loss.detach())
-        real += batch.num_tokens
-        # Attention works on the [S, T] view (SDPA) or exactly N tokens (FlashAttention).
-        padded += batch.num_sequences * batch.max_seqlen
-        stopwatch.step_done(step)
-    seq_lens = [len(f["sequences"][0]) for f in features]
-    attention = "packed+flash-varlen" if _uses_flash(device, precision) else "packed+sdpa"
-    return XstiltsRun(
-        stopwatch.seconds, real, padded, seq_lens, [float(x) for x in losses], attention
-    )
+def summarize(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (distribution, method): medians over repetitions, and the range."""
+    rows = []
+    for key in dict.fromkeys((r["distribution"], r["method"]) for r in runs):
+        mine = [r for r in runs if (r["distribution"], r["method"]) == key]
+        tps = [r["tokens_per_second"] for r in mine]
+        mfus = [r["mfu"] for r in mine if r["mfu"] is not None]
+        mems = [r["peak_memory_mib"] for r in mine if r["peak_memory_mib"] is not None]
+        rows.append({
+            "distribution": key[0], "method": key[1], "runs": len(mine),
+            "tokens_per_second": bc.median(tps), "tps_min": min(tps), "tps_max": max(tps),
+            "seconds": bc.median([r["seconds"] for r in mine]),
+            "cpu_seconds": bc.median([r["cpu_seconds"] for r in mine]),
+            "padding_fraction": bc.median([r["padding_fraction"] for r in mine]),
+            "mfu": bc.median(mfus) if mfus else None,
+            "peak_memory_mib": max(mems) if mems else None, "steps": mine[0]["steps"],
+            "real_tokens": mine[0]["real_tokens"], "notes": mine[0]["notes"],
+        })  # fmt: skip
+    return rows
 
 
-def _uses_flash(device: torch.device, precision: str) -> bool:
-    """Whether :func:`~xstilts.models.packed.encode_packed` takes the FlashAttention path."""
-    bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda")
-    return device.type == "cuda" and bf16 and _flash_varlen() is not None
+def ratios(runs: Sequence[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Ratio of median tokens/s, and the range of per-repetition ratios, per distribution."""
+    by = {(r["distribution"], r["method"], r["repetition"]): r["tokens_per_second"] for r in runs}
+    out: dict[str, dict[str, float]] = {}
+    for dist in dict.fromkeys(r["distribution"] for r in runs):
+        for num, den in RATIOS:
+            a = [v for (d, m, _), v in by.items() if (d, m) == (dist, num)]
+            b = [v for (d, m, _), v in by.items() if (d, m) == (dist, den)]
+            if not a or not b:
+                continue
+            paired = [
+                by[dist, num, rep] / by[dist, den, rep]
+                for (d, m, rep) in by
+                if (d, m) == (dist, num) and (dist, den, rep) in by
+            ]
+            out[f"{dist}: {num}/{den}"] = {
+                "ratio": bc.median(a) / bc.median(b),
+                "min": min(paired, default=float("nan")),
+                "max": max(paired, default=float("nan")),
+            }
+    return out
 
 
 def same_loss_check(
     config_name: str, lengths: Sequence[int], device: torch.device, steps: int, batch_size: int,
     seed: int,
 ) -> dict[str, Any]:  # fmt: skip
-    """Train the Trainer (hf_best settings, fp32) and xstilts on identical batches; compare.
+    """Trainer (fp32, dropout off) and ``loop.train`` (fp32) on identical batches: compare.
 
     Returns:
-        ``{"steps", "hf_losses", "xstilts_losses", "max_abs_diff", "max_rel_diff", "order"}``.
+        Losses of both, the largest absolute and relative loss difference, and per step the
+        relative L2 difference of all clipped gradients together (``||g_x - g_h|| / ||g_h||``)
+        and the largest such difference of a single tensor.
     """
     config = bc.model_config(config_name, dropout=0.0)
     examples = bc.synthetic_examples(lengths, steps * batch_size, config.vocab_size, seed + 1)
+    batches = xstilts_batches(bc.features_of(examples), batch_size, seed)
     # One megabatch and a multiple of batch_size examples: every batch is full, so the
-    # Trainer's sequential batches of batch_size are exactly xstilts' batches.
-    batches = make_batches(bc.features_of(examples), batch_size=batch_size, seed=seed)
-    assert all(len(b) == batch_size for b in batches), "loss check needs full batches"
-    ordered = [examples[i] for b in batches for i in b]
-    hf = run_hf(
-        "hf_check", config, ordered, device=device, batch_size=batch_size, max_length=0,
-        seed=seed,
-    )  # fmt: skip
-    xs = run_xstilts(
-        config, examples, device=device, batch_size=batch_size, precision="fp32",
-        batches=batches, seed=seed,
-    )  # fmt: skip
+    # Trainer's sequential batches of batch_size are exactly loop.train's batches.
+    if not all(len(b) == batch_size for b in batches):
+        raise RuntimeError("the loss check needs full batches")
+    order = [i for b in batches for i in b]
+    hf_grads: dict[int, dict[str, torch.Tensor]] = {}
+    grad_diffs: list[dict[str, float]] = []
+
+    def keep_hf(step: int, model: Any) -> None:
+        hf_grads[step] = {_xstilts_name(n): p.grad.detach().clone()
+                          for n, p in model.named_parameters() if p.grad is not None}  # fmt: skip
+
+    def compare(step: int, model: Any) -> None:
+        ref = hf_grads[step]
+        ours = {n: p.grad.detach() for n, p in model.named_parameters() if p.grad is not None}
+        if ours.keys() != ref.keys():
+            raise RuntimeError(f"gradient sets differ: {sorted(ours.keys() ^ ref.keys())[:5]}")
+        num = sum(float((ours[n] - ref[n]).double().pow(2).sum()) for n in ref) ** 0.5
+        den = sum(float(ref[n].double().pow(2).sum()) for n in ref) ** 0.5
+        # Tensors whose true gradient is zero (attention key biases: softmax ignores a constant
+        # added to every score of a row) hold only rounding noise; their relative error means
+        # nothing, so tensors below 1e-6 of the total norm are left out of the per-tensor max.
+        live = [n for n in ref if float(ref[n].norm()) >= 1e-6 * den]
+        worst = max(float((ours[n] - ref[n]).norm() / ref[n].norm()) for n in live)
+        grad_diffs.append({
+            "step": step, "global_rel_l2": num / den, "worst_tensor_rel_l2": worst,
+            "tensors_compared": len(live), "near_zero_tensors": len(ref) - len(live),
+        })  # fmt: skip
+
+    common = {"device": device, "batch_size": batch_size, "warmup_steps": 0, "seed": seed}
+    hf = run_hf("hf_check", config, [examples[i] for i in order], max_length=0,
+                order=range(len(order)), grad_hook=keep_hf, **common)  # fmt: skip
+    xs = run_xstilts("xstilts", config, examples, precision="fp32", grad_hook=compare, **common)
     diffs = [abs(a - b) for a, b in zip(hf.losses, xs.losses, strict=True)]
     rel = [d / max(abs(a), 1e-12) for d, a in zip(diffs, hf.losses, strict=True)]
     return {
-        "steps": steps,
-        "hf_losses": hf.losses,
-        "xstilts_losses": xs.losses,
-        "max_abs_diff": max(diffs),
-        "max_rel_diff": max(rel),
-        "order": "identical batches: Trainer with a sequential sampler over xstilts' batch order",
-    }
+        "steps": steps, "hf_losses": hf.losses, "xstilts_losses": xs.losses,
+        "max_abs_diff": max(diffs), "max_rel_diff": max(rel), "gradients": grad_diffs,
+        "max_grad_rel_l2": max(g["global_rel_l2"] for g in grad_diffs),
+        "order": "identical batches: Trainer with a sequential sampler over loop.train's order",
+    }  # fmt: skip
 
 
-def _row(dist: str, method: str, run: Any, config: Any, peak: float | None, mem: float) -> Row:
-    flops = bc.useful_flops(config, run.seq_lens, train=True)
-    tps = run.real_tokens / run.seconds
-    mfu = flops / run.seconds / (peak * 1e12) if peak else None
-    return Row(
-        distribution=dist, method=method, seconds=run.seconds, real_tokens=run.real_tokens,
-        padded_tokens=run.padded_tokens, tokens_per_second=tps,
-        padding_fraction=1.0 - run.real_tokens / run.padded_tokens, mfu=mfu,
-        peak_memory_mib=mem, notes=getattr(run, "attn_implementation", ""),
-    )  # fmt: skip
+def _xstilts_name(hf_name: str) -> str:
+    """HF classifier parameter name -> the XstiltsModel name of the same tensor."""
+    if hf_name.startswith("roberta."):
+        return "encoder." + hf_name.removeprefix("roberta.")
+    return "heads.cls." + hf_name.removeprefix("classifier.")
 
 
-def benchmark_distribution(
-    name: str, lengths: Sequence[int], max_length: int, args: argparse.Namespace,
-    device: torch.device,
-) -> list[Row]:  # fmt: skip
-    """Run the selected methods on one length distribution."""
-    config = bc.model_config(args.config)
-    # Every method trains on exactly these examples (same real tokens), after warming up on
-    # different ones from the same distribution.
-    examples = bc.synthetic_examples(
-        lengths, args.steps * args.batch_size, config.vocab_size, args.seed
-    )
-    warm = bc.synthetic_examples(
-        lengths, args.warmup * args.batch_size, config.vocab_size, args.seed + 1000
-    )
-    peak = bc.default_peak_tflops(device, args.peak_tflops)
-    precision = "auto" if args.precision == "auto" else "fp32"
-    rows = []
-    for method in args.methods:
-        with bc.PeakMemory(device) as mem:
-            if method == "xstilts":
-                run: Any = run_xstilts(
-                    config, examples, device=device, batch_size=args.batch_size,
-                    warmup_examples=warm, precision=precision, compile_model=args.compile,
-                    seed=args.seed,
-                )  # fmt: skip
-            else:
-                run = run_hf(
-                    method, config, examples, device=device, batch_size=args.batch_size,
-                    warmup_examples=warm, max_length=max_length, seed=args.seed,
-                )  # fmt: skip
-        rows.append(_row(name, method, run, config, peak, mem.mib))
-        print(f"  {name} {method}: {rows[-1].tokens_per_second:,.0f} real tokens/s", flush=True)
-    return rows
-
-
-def ratios(rows: Sequence[Row]) -> dict[str, float]:
-    """``xstilts/hf_default`` and ``xstilts/hf_best`` tokens/s ratios per distribution."""
-    out: dict[str, float] = {}
-    by = {(r.distribution, r.method): r.tokens_per_second for r in rows}
-    for dist in dict.fromkeys(r.distribution for r in rows):
-        for base in ("hf_default", "hf_best"):
-            if (dist, base) in by and (dist, "xstilts") in by:
-                out[f"{dist}: xstilts/{base}"] = by[dist, "xstilts"] / by[dist, base]
-    return out
-
-
-def render(payload: dict[str, Any]) -> str:
-    """The markdown results report."""
-    env = payload["environment"]
-    headers = ["distribution", "method", "real tokens/s", "padding fraction", "MFU",
-               "peak memory MiB", "timed s", "real tokens", "attention"]  # fmt: skip
-    table = bc.markdown_table(
-        headers,
-        [[r["distribution"], r["method"], r["tokens_per_second"], r["padding_fraction"], r["mfu"],
-          r["peak_memory_mib"], r["seconds"], r["real_tokens"], r["notes"]]
-         for r in payload["rows"]],
-    )  # fmt: skip
+def render(payload: dict[str, Any], header: bool = True) -> str:
+    """The markdown results report (``header=False``: without title and environment)."""
+    headers = ["distribution", "method", "real tokens/s (median)", "range", "wall s", "CPU s",
+               "padding fraction", "MFU", "peak GPU MiB", "runs", "notes"]  # fmt: skip
+    table = bc.markdown_table(headers, [
+        [r["distribution"], r["method"], r["tokens_per_second"],
+         f"{r['tps_min']:,.0f}-{r['tps_max']:,.0f}", r["seconds"], r["cpu_seconds"],
+         r["padding_fraction"], r["mfu"], r["peak_memory_mib"], r["runs"], r["notes"]]
+        for r in payload["rows"]
+    ])  # fmt: skip
+    ratio_lines = [
+        f"- {k} = {v['ratio']:.2f}x (per-repetition {v['min']:.2f}-{v['max']:.2f})"
+        for k, v in payload["ratios"].items()
+    ]
     lines = [
         "# Training throughput: xstilts vs HF Trainer", "",
-        f"- command: `{env['command']}`", f"- device: {env['device']}",
-        f"- torch {env['torch']}, transformers {env['transformers']}, python {env['python']}",
-        f"- date: {env['date']}", f"- settings: {payload['settings']}",
+        *bc.environment_lines(payload["environment"]), f"- settings: {payload['settings']}",
+    ] if header else []  # fmt: skip
+    lines += [
         f"- length distributions: {payload['distributions']}", "", table, "",
-        "Ratios (real tokens/s): "
-        + ", ".join(f"{k} = {v:.2f}x" for k, v in payload["ratios"].items()),
+        "Ratios of median real tokens/s:", *ratio_lines,
     ]  # fmt: skip
+    if payload.get("skipped"):
+        lines += ["", "Left out: " + "; ".join(payload["skipped"])]
     check = payload.get("same_loss_check")
     if check:
         lines += [
             "", f"Same-loss check ({check['steps']} steps, fp32, dropout off, {check['order']}): "
-            f"max |loss diff| = {check['max_abs_diff']:.2e} "
-            f"(relative {check['max_rel_diff']:.2e}).",
+            f"max |loss diff| = {check['max_abs_diff']:.2e} (relative {check['max_rel_diff']:.2e});"
+            f" clipped gradients, relative L2 difference of all tensors together: max "
+            f"{check['max_grad_rel_l2']:.2e} over the steps (worst single tensor "
+            f"{max(g['worst_tensor_rel_l2'] for g in check['gradients']):.2e}; tensors whose "
+            "gradient is zero up to rounding, the attention key biases, left out of that max).",
         ]  # fmt: skip
     lines += ["", FOOTNOTE]
     return "\n".join(lines) + "\n"
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    """Command-line options (see module doc)."""
-    p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+def add_common_args(p: argparse.ArgumentParser) -> None:
+    """Options shared with ``gpu_check.py``."""
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--config", default="small", choices=bc.CONFIG_NAMES)
-    p.add_argument("--distributions", default="nli,squad")
-    p.add_argument("--methods", default=",".join(METHODS))
-    p.add_argument("--steps", type=int, default=30, help="timed steps (of the HF runs)")
-    p.add_argument("--warmup", type=int, default=5, help="untimed warm-up steps first")
+    p.add_argument("--steps", type=int, default=200, help="timed steps per run")
+    p.add_argument("--warmup", type=int, default=10, help="untimed steps first, same run")
     p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--repeats", type=int, default=3, help="interleaved repetitions")
     p.add_argument("--precision", default="auto", choices=["auto", "fp32"])
-    p.add_argument("--compile", action="store_true", help="torch.compile the xstilts model")
     p.add_argument("--peak-tflops", type=float, default=None)
     p.add_argument("--loss-check-steps", type=int, default=3, help="0 = skip the check")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (CPU)")
     p.add_argument("--tokenizer", default="xlmr", choices=lengths_mod.TOKENIZERS)
     p.add_argument(
         "--data-dir", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data"
     )
+    p.add_argument("--lengths-file", type=Path, default=None, help="a length pack instead")
     p.add_argument("--length-limit", type=int, default=None, help="rows read per data file")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument(
-        "--out",
-        type=Path,
-        default=None,
-        help="results .md (default results/train_throughput_<device>.md)",
-    )
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """Command-line options (see module doc)."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    add_common_args(p)
+    p.add_argument("--distributions", default="nli,squad")
+    p.add_argument("--methods", default=",".join(DEFAULT_METHODS))
+    p.add_argument("--out", type=Path, default=None, help="results .md (default: by device)")
     args = p.parse_args(argv)
     args.distributions = [d for d in args.distributions.split(",") if d]
     args.methods = [m for m in args.methods.split(",") if m]
-    unknown = sorted(set(args.methods) - set(METHODS))
-    if unknown:
-        p.error(f"unknown methods {unknown}")
+    if unknown := sorted(set(args.methods) - set(METHODS)):
+        p.error(f"unknown methods {unknown}; known: {list(METHODS)}")
     return args
+
+
+def load_distributions(args: argparse.Namespace, names: Sequence[str]) -> dict[str, Any]:
+    """name -> (lengths, max_length), from ``--lengths-file`` or the shared data."""
+    pack = lengths_mod.load_pack(args.lengths_file) if args.lengths_file else None
+    return {
+        name: lengths_mod.distribution(
+            name, args.data_dir, args.tokenizer, args.length_limit, pack=pack
+        )
+        for name in names
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
@@ -354,31 +349,26 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """
     args = parse_args(argv)
     device = bc.resolve_device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    rows: list[Row] = []
-    dists: dict[str, Any] = {}
-    check = None
-    for name in args.distributions:
-        lens, max_length = lengths_mod.distribution(
-            name, args.data_dir, args.tokenizer, args.length_limit
-        )
-        dists[name] = {
-            **lengths_mod.summary(lens),
-            "max_length": max_length,
-            "tokenizer": args.tokenizer,
-        }
-        print(f"{name}: {dists[name]}", flush=True)
-        rows += benchmark_distribution(name, lens, max_length, args, device)
-        if check is None and args.loss_check_steps > 0:
-            check = same_loss_check(
-                args.config, lens, device, args.loss_check_steps, args.batch_size, args.seed
-            )
-    settings = {k: v for k, v in vars(args).items() if k not in ("data_dir", "out")}
     argv_list = list(argv) if argv is not None else sys.argv[1:]
+    env = bc.environment(device, ["benchmarks/train_throughput.py", *argv_list])
+    dists = load_distributions(args, args.distributions)
+    summary = {n: {**lengths_mod.summary(lens), "max_length": m} for n, (lens, m) in dists.items()}
+    runs, skipped = run_schedule(dists, args, device)
+    check = None
+    if args.loss_check_steps > 0:
+        first = next(iter(dists.values()))[0]
+        check = same_loss_check(
+            args.config, first, device, args.loss_check_steps, args.batch_size, args.seed
+        )
+    settings = {k: v for k, v in vars(args).items() if k not in ("data_dir", "out")}
+    settings["lengths_file"] = str(args.lengths_file) if args.lengths_file else None
     payload = {
-        "environment": bc.environment(device, ["benchmarks/train_throughput.py", *argv_list]),
-        "settings": settings, "distributions": dists,
-        "rows": [r.__dict__ for r in rows], "ratios": ratios(rows), "same_loss_check": check,
+        "environment": bc.finish_environment(env), "settings": settings,
+        "distributions": summary, "rows": summarize(runs), "runs": runs,
+        "ratios": ratios(runs), "skipped": skipped, "same_loss_check": check,
     }  # fmt: skip
     markdown = render(payload)
     print(markdown)

@@ -184,3 +184,78 @@ def test_activation_checkpointing_gives_same_gradients(monkeypatch: pytest.Monke
         grads.append(enc.embeddings.word_embeddings.weight.grad)
     assert len(calls) == 2  # one per layer, only in the checkpointed run
     torch.testing.assert_close(grads[0], grads[1], atol=1e-6, rtol=1e-6)
+
+
+@pytest.mark.parametrize(("lengths", "training"), [([5, 1, 17, 3], False), ([8, 8, 8], True)])
+def test_packed_forward_is_one_graph_without_host_syncs(
+    encoder: nn.Module, lengths: list[int], training: bool
+) -> None:
+    # A host sync inside the model (bool(mask.all()), .nonzero(), .item()) breaks the graph
+    # that torch.compile (--compile) traces; the packed forward must have none.
+    batch = make_batch(lengths, seed=5)
+    encoder.train(training)
+    try:
+        explained = torch._dynamo.explain(encode_packed)(encoder, batch)
+        assert (explained.graph_count, explained.graph_break_count) == (1, 0)
+        compiled = torch.compile(encode_packed, fullgraph=True, backend="eager")
+        if not training:  # dropout draws differ between runs; eval must match exactly
+            torch.testing.assert_close(compiled(encoder, batch), encode_packed(encoder, batch))
+        else:
+            assert compiled(encoder, batch).shape == (sum(lengths), 32)
+    finally:
+        encoder.eval()
+        torch._dynamo.reset()
+
+
+def test_attention_path_order(encoder: nn.Module, monkeypatch: pytest.MonkeyPatch) -> None:
+    cuda = torch.device("cuda", 0)
+    bf16 = torch.bfloat16
+    assert packed_module.attention_path(encoder, "cpu", torch.float32, True) == "sdpa-padded-view"
+    distil = DistilBertModel(DistilBertConfig(vocab_size=VOCAB, dim=32, n_layers=1, n_heads=2))
+    assert packed_module.attention_path(distil, "cpu", torch.float32, False) == "hf-padded"
+    # The CUDA choices, decided without a GPU: pretend the device has FlashAttention kernels.
+    monkeypatch.setattr(packed_module, "_flash_capable", lambda index: True)
+    monkeypatch.setattr(packed_module, "_FLASH_ATTN", None)
+    monkeypatch.setattr(packed_module, "_TORCH_VARLEN", lambda *a, **k: None)
+    select = packed_module._select_path
+    assert select(cuda, bf16, 0.0) == "torch-varlen"
+    assert select(cuda, torch.float32, 0.0) == "sdpa-padded-view"  # FlashAttention: half only
+    # varlen_attn has no dropout: a configured attention dropout is kept by padded SDPA.
+    assert select(cuda, bf16, 0.1) == "sdpa-padded-view"
+    assert packed_module.attention_path(encoder, cuda, bf16, training=False) == "torch-varlen"
+    assert packed_module.attention_path(encoder, cuda, bf16, training=True) == "sdpa-padded-view"
+    monkeypatch.setattr(packed_module, "_FLASH_ATTN", lambda *a, **k: None)
+    assert select(cuda, bf16, 0.1) == "flash-attn-varlen"
+    monkeypatch.setattr(packed_module, "_flash_capable", lambda index: False)
+    assert select(cuda, bf16, 0.0) == "sdpa-padded-view"  # e.g. a V100: no flash kernels
+
+
+def test_torch_varlen_is_found_and_asked_for_full_attention() -> None:
+    fn = packed_module._load_torch_varlen()
+    assert fn is not None  # torch >= 2.10 ships torch.nn.attention.varlen
+    # Whichever signature this torch has, non-causal attention is requested explicitly.
+    assert fn.keywords in ({"window_size": (-1, -1)}, {"is_causal": False})
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_varlen_logits_equal_padded_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
+    if packed_module._TORCH_VARLEN is None or torch.cuda.get_device_capability() < (8, 0):
+        pytest.skip("no torch varlen_attn or no FlashAttention-capable GPU")
+    tiny = {"vocab_size": VOCAB, "hidden_size": 64, "num_hidden_layers": 2,
+            "num_attention_heads": 2, "intermediate_size": 128, "seed": 0}  # fmt: skip
+    enc = load_encoder({"tiny": tiny}).to("cuda").eval()
+    torch.manual_seed(0)
+    head = nn.Linear(64, 3).to("cuda")
+    batch = make_batch([5, 1, 17, 3, 64, 2], seed=6).to("cuda")
+    assert packed_module.attention_path(enc, "cuda", torch.bfloat16, False) == "torch-varlen"
+
+    def logits() -> torch.Tensor:
+        with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16):
+            return head(encode_packed(enc, batch)[batch.first_token_index]).float()
+
+    varlen = logits()
+    monkeypatch.setattr(packed_module, "_TORCH_VARLEN", None)
+    monkeypatch.setattr(packed_module, "_FLASH_ATTN", None)
+    padded = logits()  # the SDPA padded-view fallback, same weights and batch
+    torch.testing.assert_close(varlen, padded, atol=2e-2, rtol=2e-2)
+    assert not torch.equal(varlen, torch.zeros_like(varlen))

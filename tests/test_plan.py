@@ -67,6 +67,10 @@ def test_savings_hand_computed(tmp_path: Path) -> None:
     assert plan.passes_alone == 720
     assert plan.passes_shared == 60 + 100 + 100 + 40 + 100 + 40
     assert plan.savings == pytest.approx(1 - 440 / 720)
+    # By hand: mnli once for option "mnli" (60), mnli + squad once for "mnli→squad" (160), and
+    # each option's two targets (100 + 40) x 2: sharing saves only the common mnli step.
+    assert plan.passes_by_hand == 60 + 160 + 2 * (100 + 40)
+    assert plan.savings_vs_by_hand == pytest.approx(1 - 440 / 500)
     capped = build_plan(_exp(tmp_path, "overrides.squad.max_steps=3", "train.batch_size=4"))
     squad = next(s for s in capped.stages if s.spec.label == "squad")
     assert squad.passes == 12  # max_steps x batch_size caps 100 example-passes

@@ -2,15 +2,28 @@
 
 HF's own forward needs a padded ``[S, T]`` batch, so every linear layer (most of the FLOPs) also
 runs on padding. :func:`encode_packed` runs the same modules with the same weights on the packed
-``[N, H]`` token stream instead: only attention needs to know where sequences start, and it gets
-that from ``cu_seqlens`` (FlashAttention varlen on CUDA) or from a padded *view* of q/k/v only
-(PyTorch SDPA with a key-padding mask elsewhere).
+``[N, H]`` token stream instead: only attention needs to know where sequences start. Attention
+takes the first of these paths that applies (:func:`attention_path` names it; stages record it):
+
+1. ``flash-attn-varlen``: the ``flash-attn`` package's ``flash_attn_varlen_func`` (CUDA, bf16 or
+   fp16; supports attention dropout), when the package is installed;
+2. ``torch-varlen``: PyTorch's own ``torch.nn.attention.varlen.varlen_attn`` (torch >= 2.10,
+   FlashAttention kernels with ``cu_seqlens``; CUDA, bf16/fp16, compute capability >= 8.0). It
+   has no dropout argument, so it is used only when attention dropout is off (evaluation, or a
+   config with ``attention_probs_dropout_prob = 0``): xstilts never drops a configured dropout;
+3. ``sdpa-padded-view``: PyTorch SDPA on a padded *view* of q/k/v only (``[S, heads, T, d]``)
+   with a key-padding mask; everything outside attention stays unpadded (CPU, fp32, dropout).
+
+Nothing inside the forward synchronises with the host (no ``.item()``, ``bool(tensor)`` or
+``.nonzero()``: index tensors are built with known output sizes), so ``torch.compile`` traces the
+packed encoder as one graph.
 
 Supported natively: post-LayerNorm encoders with absolute positions and HF's BERT module layout
 (``embeddings.{word,position,token_type}_embeddings/LayerNorm/dropout``,
 ``encoder.layer[i].attention.self.{query,key,value}``, ``attention.output``, ``intermediate``,
 ``output``): XLM-R, RoBERTa, CamemBERT, BERT. Any other encoder goes through
-:func:`encode_padded` (HF's forward on the padded view), so callers never need to care.
+:func:`encode_padded` (HF's forward on the padded view, path ``hf-padded``), so callers never
+need to care.
 
 CPU timing (torch 2.13, 1 thread, fp32, 16 sequences of 6..128 tokens = 1199 real of 1968
 padded tokens, median of 7; HF = :func:`padded_forward`), packed vs HF, forward (eval) and
@@ -21,6 +34,7 @@ layers: 122 vs 173 ms, 419 vs 606 ms.
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -30,7 +44,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 from transformers import PretrainedConfig
 
-from xstilts.batch import PackedBatch, padding_mask, to_padded, unpad_tokens
+from xstilts.batch import PackedBatch, to_padded, unpad_tokens
 from xstilts.errors import ConfigError
 
 # model_type -> whether positions are offset by padding_idx + 1 (RoBERTa family) or start at 0.
@@ -40,6 +54,90 @@ _PACKED_MODEL_TYPES: dict[str, bool] = {
     "camembert": True,
     "bert": False,
 }
+
+
+# The attention paths, fastest first (module doc).
+FLASH_ATTN = "flash-attn-varlen"
+TORCH_VARLEN = "torch-varlen"
+SDPA_PADDED = "sdpa-padded-view"
+HF_PADDED = "hf-padded"
+
+
+def _load_flash_attn() -> Callable[..., torch.Tensor] | None:
+    """``flash_attn_varlen_func`` if FlashAttention 2 is installed and loads, else None."""
+    try:
+        from flash_attn import flash_attn_varlen_func
+    except (ImportError, OSError, RuntimeError):
+        return None
+    return flash_attn_varlen_func
+
+
+def _load_torch_varlen() -> Callable[..., torch.Tensor] | None:
+    """``varlen_attn`` (torch >= 2.10) called non-causally, or None if absent or unknown.
+
+    The signature changed between releases: torch 2.10 takes ``is_causal``, 2.11+ a
+    ``window_size`` ((-1, -1) = full attention). Both default to non-causal; the flag is passed
+    explicitly so that a future default change cannot silently make attention causal.
+    """
+    try:
+        from torch.nn.attention.varlen import varlen_attn
+    except ImportError:
+        return None
+    params = inspect.signature(varlen_attn).parameters
+    if "window_size" in params:
+        return functools.partial(varlen_attn, window_size=(-1, -1))
+    if "is_causal" in params:
+        return functools.partial(varlen_attn, is_causal=False)
+    return None  # an unknown signature: never guess how to ask for full attention
+
+
+# Looked up once at import, outside any torch.compile trace (an import inside a traced function
+# would break the graph).
+_FLASH_ATTN = _load_flash_attn()
+_TORCH_VARLEN = _load_torch_varlen()
+_HALF = (torch.float16, torch.bfloat16)
+
+
+@torch.compiler.assume_constant_result
+def _flash_capable(device_index: int) -> bool:
+    """FlashAttention kernels need compute capability >= 8.0 (A100, H100, ...)."""
+    return torch.cuda.get_device_capability(device_index) >= (8, 0)
+
+
+def _select_path(device: torch.device, dtype: torch.dtype, dropout_p: float) -> str:
+    """The attention path for q/k/v of ``dtype`` on ``device`` (module doc, in that order)."""
+    if device.type != "cuda" or dtype not in _HALF:
+        return SDPA_PADDED
+    if not _flash_capable(device.index if device.index is not None else 0):
+        return SDPA_PADDED
+    if _FLASH_ATTN is not None:
+        return FLASH_ATTN
+    if _TORCH_VARLEN is not None and dropout_p == 0.0:
+        return TORCH_VARLEN
+    return SDPA_PADDED
+
+
+def attention_path(
+    encoder: nn.Module, device: torch.device | str, dtype: torch.dtype, training: bool
+) -> str:
+    """Which attention path :func:`encode_packed` takes (what a stage records in its metrics).
+
+    Args:
+        encoder: The HF encoder.
+        device: Where it runs.
+        dtype: The compute dtype of q/k/v (``torch.bfloat16`` under bf16 autocast).
+        training: Training mode (attention dropout active).
+
+    Returns:
+        One of ``flash-attn-varlen``, ``torch-varlen``, ``sdpa-padded-view``, ``hf-padded``.
+    """
+    if not supports_packed(encoder):
+        return HF_PADDED
+    dropout = float(encoder.config.attention_probs_dropout_prob) if training else 0.0
+    device = torch.device(device)
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", torch.cuda.current_device())
+    return _select_path(device, dtype, dropout)
 
 
 @dataclass
@@ -68,14 +166,21 @@ class _Varlen:
     def from_batch(
         cls, batch: PackedBatch, device: torch.device, config: PretrainedConfig
     ) -> _Varlen:
-        mask = padding_mask(batch).to(device)  # [S, T]
-        full = bool(mask.all())
+        n, s, t = batch.num_tokens, batch.num_sequences, int(batch.max_seqlen)
+        cu = batch.cu_seqlens.to(device=device, dtype=torch.int32)  # [S + 1]
+        lens = (cu[1:] - cu[:-1]).long()  # [S]
+        # Sequence of every token; output_size is known, so no device -> host sync.
+        seq = torch.repeat_interleave(torch.arange(s, device=device), lens, output_size=n)  # [N]
+        offset = torch.arange(n, device=device) - cu[:-1].long()[seq]  # [N] position in sequence
+        # Python ints decide whether any sequence is padded: no tensor is read on the host.
+        full = n == s * t
+        key_mask = torch.arange(t, device=device)[None, :] < lens[:, None]  # [S, T]
         return cls(
-            cu_seqlens=batch.cu_seqlens.to(device=device, dtype=torch.int32),
-            max_seqlen=int(batch.max_seqlen),
-            index=mask.flatten().nonzero().squeeze(1),
-            key_mask=None if full else mask[:, None, None, :],
-            num_sequences=batch.num_sequences,
+            cu_seqlens=cu,
+            max_seqlen=t,
+            index=seq * t + offset,
+            key_mask=None if full else key_mask[:, None, None, :],
+            num_sequences=s,
             num_heads=int(config.num_attention_heads),
             attn_dropout=float(config.attention_probs_dropout_prob),
         )
@@ -91,24 +196,16 @@ class _Varlen:
         return x.reshape(-1, *x.shape[2:]).index_select(0, self.index)
 
 
-@functools.cache
-def _flash_varlen() -> Callable[..., torch.Tensor] | None:
-    """``flash_attn_varlen_func`` if FlashAttention 2 is installed and loads, else None."""
-    try:
-        from flash_attn import flash_attn_varlen_func
-    except (ImportError, OSError, RuntimeError):
-        return None
-    return flash_attn_varlen_func
-
-
 def _attend(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, ctx: _Varlen, dropout_p: float
 ) -> torch.Tensor:
     """Attention within each sequence: q/k/v ``[N, heads, d]`` -> ``[N, heads, d]``."""
-    flash = _flash_varlen() if q.is_cuda and q.dtype in (torch.float16, torch.bfloat16) else None
-    if flash is not None:
-        cu, t = ctx.cu_seqlens, ctx.max_seqlen
-        return flash(q, k, v, cu, cu, t, t, dropout_p=dropout_p, causal=False)
+    path = _select_path(q.device, q.dtype, dropout_p)
+    cu, t = ctx.cu_seqlens, ctx.max_seqlen
+    if path == FLASH_ATTN:
+        return _FLASH_ATTN(q, k, v, cu, cu, t, t, dropout_p=dropout_p, causal=False)
+    if path == TORCH_VARLEN:
+        return _TORCH_VARLEN(q, k, v, cu, cu, t, t)
     # SDPA needs rectangular inputs: pad only q/k/v (cheap) rather than the whole layer.
     qp, kp, vp = (ctx.pad(x).transpose(1, 2) for x in (q, k, v))  # [S, heads, T, d]
     out = F.scaled_dot_product_attention(qp, kp, vp, attn_mask=ctx.key_mask, dropout_p=dropout_p)
@@ -135,8 +232,11 @@ def _positions(encoder: nn.Module, batch: PackedBatch) -> torch.Tensor:
     """``[N]`` position ids for the encoder's convention."""
     if _PACKED_MODEL_TYPES[encoder.config.model_type]:
         return batch.position_ids  # padding_idx + 1 + i (see xstilts.batch.pack)
-    starts = torch.repeat_interleave(batch.cu_seqlens[:-1].long(), batch.seq_lens)  # [N]
-    return torch.arange(batch.num_tokens, device=starts.device) - starts
+    n = batch.num_tokens
+    starts = torch.repeat_interleave(
+        batch.cu_seqlens[:-1].long(), batch.seq_lens, output_size=n
+    )  # [N]
+    return torch.arange(n, device=starts.device) - starts
 
 
 def _embed(encoder: nn.Module, batch: PackedBatch) -> torch.Tensor:

@@ -183,6 +183,8 @@ def _metrics(result: loop.TrainResult | None) -> dict[str, Any]:
         "processed_tokens": d["processed_tokens"],
         "padding_efficiency": d["padding_efficiency"],
         "tokens_per_second": d["tokens_per_second"],
+        "attention": d["attention"],
+        "optimizer": d["optimizer"],
         "dev_curve": d["curve"],
         "best_dev_metric": d["best_metric"],
         "best_step": d["best_step"],

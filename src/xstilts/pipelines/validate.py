@@ -26,6 +26,8 @@ from xstilts.pipelines.shapes import check_shapes
 from xstilts.tasks.registry import get_task
 from xstilts.tasks.spec import TaskSpec, TaskType
 
+# What train.freeze accepts (xstilts.training.speed.FREEZABLE; a test keeps the two equal).
+FREEZABLE = ("embeddings",)
 _FLOAT_TEXT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 Check = Callable[[Any], bool]
 
@@ -78,6 +80,10 @@ _RULES: dict[str, tuple[Check, str]] = {
     "deterministic": (lambda v: isinstance(v, bool), "true or false"),
     "threads": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     "log_every": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    "freeze": (
+        lambda v: isinstance(v, list) and all(x in FREEZABLE for x in v) and len(set(v)) == len(v),
+        f"a list of distinct parts to freeze, from {list(FREEZABLE)}",
+    ),
     "max_length": (lambda v: _is_int(v) and v >= 8, "an integer >= 8"),
     "stride": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
     "max_query_length": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),

@@ -37,7 +37,7 @@ def plan_summary(plan: Plan) -> list[str]:
     """Lines with the totals, what sharing prefixes saves, and settings left unused."""
     n_cached = sum(s.cached for s in plan.stages)
     train_stages = [s for s in plan.stages if s.spec.kind == "train"]
-    alone, shared = plan.passes_alone, plan.passes_shared
+    alone, shared, by_hand = plan.passes_alone, plan.passes_shared, plan.passes_by_hand
     return [
         f"distinct stages: {len(plan.stages)} (1 base, {len(train_stages)} trained); "
         f"cached: {n_cached}; to run: {len(plan.stages) - n_cached}",
@@ -46,5 +46,8 @@ def plan_summary(plan: Plan) -> list[str]:
         f"examples-passes: {alone:,} running each chain alone vs {shared:,} with shared "
         f"prefixes (saves {alone - shared:,}, {plan.savings:.0%}); still to run: "
         f"{plan.passes_to_run:,}",
+        f"against training each option's intermediate stages once by hand ({by_hand:,}), "
+        f"shared prefixes save {by_hand - shared:,} ({plan.savings_vs_by_hand:.0%}): the first "
+        "steps that different options have in common",
         *(f"[yellow]warning:[/] {escape(w)}" for w in plan.warnings),
     ]

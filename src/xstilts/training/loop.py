@@ -29,6 +29,7 @@ from xstilts.tasks.formats import FeaturizeConfig, TaskFormat
 from xstilts.tasks.spec import TaskSpec
 from xstilts.training import checkpointing, distributed
 from xstilts.training.batching import BatchStream, make_batches
+from xstilts.training.best_state import BestState
 from xstilts.training.evaluate import (
     EvalSettings,
     autocast_context,
@@ -36,7 +37,8 @@ from xstilts.training.evaluate import (
     selection_metric,
 )
 from xstilts.training.mixture import MixtureSampler
-from xstilts.training.optim import build_optimizer, linear_schedule
+from xstilts.training.optim import build_optimizer, linear_schedule, optimizer_kind
+from xstilts.training.speed import freeze_parameters, training_attention
 from xstilts.training.train_state import TrainState
 
 
@@ -80,6 +82,7 @@ class TrainConfig:
     checkpoint_every: int | None = None
     keep_checkpoints: int = 2
     deterministic: bool = False
+    freeze: tuple[str, ...] = ()
 
     @classmethod
     def from_stage(
@@ -120,6 +123,8 @@ class TrainResult:
     train_examples: dict[str, int]
     stopped_early: bool = False
     epochs: float = 0.0
+    attention: str = ""  # the attention path (xstilts.models.packed.attention_path)
+    optimizer: str = ""  # e.g. adamw-fused
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form plus derived rates."""
@@ -181,6 +186,7 @@ def train(
     checkpointing.set_deterministic(cfg.deterministic)
     torch.manual_seed(cfg.seed)
     model.to(device).train()
+    freeze_parameters(model, cfg.freeze)  # before DDP and the optimizer see the parameters
     # Several processes: each trains a share of every batch, all resume from rank 0's checkpoint.
     par, checkpoint_dir = distributed.prepare(model, cfg.seed, checkpoint_dir)
     streams = [
@@ -200,9 +206,11 @@ def train(
         return result
 
     optimizer = build_optimizer(model, lr=cfg.lr, weight_decay=cfg.weight_decay, device=device)
+    result.optimizer = optimizer_kind(optimizer)
+    result.attention = training_attention(model, device, cfg.precision)
     scheduler = linear_schedule(optimizer, round(cfg.warmup_ratio * total_steps), total_steps)
     forward = torch.compile(model, dynamic=True) if cfg.compile else model
-    best = _BestState(cfg.patience)
+    best = BestState(cfg.patience)
     counters = _Counters()
     state = TrainState(model, optimizer, scheduler, streams, sampler, counters, best,
                        result.curve, total_steps, auxiliary)  # fmt: skip
@@ -365,35 +373,3 @@ def _evaluate_dev(
     curve.append({"step": step, "metric": metric, "per_task": per_task, "train_loss": loss})
     counters.last_loss, counters.loss_sum, counters.loss_steps = loss, 0.0, 0  # progress shows it
     return metric
-
-
-class _BestState:
-    """Best dev metric so far, its weights (on CPU) and the early-stopping counter."""
-
-    def __init__(self, patience: int | None) -> None:
-        self.patience = patience
-        self.metric: float | None = None
-        self.step: int | None = None
-        self.state: dict[str, torch.Tensor] | None = None
-        self.bad_evals = 0
-
-    def update(self, step: int, metric: float | None, model: nn.Module) -> None:
-        """Record an evaluation; snapshot the weights when it improves."""
-        if metric is None:
-            return
-        if self.metric is None or metric > self.metric:
-            self.metric, self.step, self.bad_evals = metric, step, 0
-            # CPU copies: the best state must not cost GPU memory during training.
-            self.state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-        else:
-            self.bad_evals += 1
-
-    @property
-    def should_stop(self) -> bool:
-        """True once ``patience`` evaluations in a row brought no improvement."""
-        return self.patience is not None and self.bad_evals >= self.patience
-
-    def restore(self, model: nn.Module) -> None:
-        """Load the best weights back (no-op when nothing was evaluated)."""
-        if self.state is not None:
-            model.load_state_dict(self.state)
