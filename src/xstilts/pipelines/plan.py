@@ -22,10 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from xstilts.errors import ConfigError
 from xstilts.models.builtin import identity as builtin_identity
 from xstilts.models.builtin import is_builtin
 from xstilts.pipelines.experiment import ARROW, ExperimentSpec, IntermediateOption, Step
+from xstilts.pipelines.settings_use import QA_ONLY as _QA_ONLY
+from xstilts.pipelines.settings_use import RETRIEVAL_KEYS, check_settings_use
 from xstilts.pipelines.stage_spec import StageSpec
 from xstilts.pipelines.validate import FEATURIZE_KEYS, TRAIN_KEYS
 from xstilts.tasks.data import data_fingerprint, load_examples
@@ -42,12 +43,9 @@ FEATURIZE_DEFAULTS: dict[str, Any] = {
     "max_length": 256, "stride": 128, "max_query_length": 64, "n_best": 20,
     "max_answer_length": 30,
 }  # fmt: skip
-# Only QA reads the window/answer settings; leaving them out elsewhere keeps ids stable when a
-# global ``train.stride`` changes.
-_QA_ONLY = ("stride", "max_query_length", "n_best", "max_answer_length")
-# A retrieval task is never trained: only its sequence length is a setting (pooling and layer
-# are ``evaluation.retrieval``).
-RETRIEVAL_KEYS = ("max_length",)
+# Only QA reads the window/answer settings (settings_use.QA_ONLY); leaving them out elsewhere
+# keeps ids stable when a global ``train.stride`` changes. A retrieval task is never trained:
+# only its sequence length is a setting (pooling and layer are ``evaluation.retrieval``).
 
 
 def _pick(values: Mapping[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
@@ -295,65 +293,6 @@ def _chain_specs(
         yield spec
 
 
-def check_settings_use(exp: ExperimentSpec) -> list[str]:
-    """Every setting written must reach a stage or the evaluation (no silent no-op).
-
-    A setting that can never apply to its task is an error; one that only this grid leaves
-    unused (the same YAML may serve other grids, narrowed by ``key=value`` overrides) is
-    returned as a warning, shown by ``xstilts plan`` and ``run``.
-
-    Raises:
-        ConfigError: at the setting's key path, e.g. ``overrides.tatoeba.lr``.
-    """
-    steps = [(i, s) for i, o in enumerate(exp.options) for s in o.steps]
-    targets = [t for t in exp.targets if get_task(t).type is not TaskType.RETRIEVAL]
-    alone = {s.tasks[0] for _, s in steps if len(s.tasks) == 1} | set(targets)
-    trained = {t for _, s in steps for t in s.tasks} | set(targets)
-    qa = any(get_task(t).type is TaskType.EXTRACTIVE_QA for t in trained)
-    warnings: list[str] = []
-    for task, values in exp.overrides.items():
-        spec = get_task(task)
-        for key in values:
-            where = f"overrides.{task}.{key}"
-            if spec.type is TaskType.RETRIEVAL and key not in RETRIEVAL_KEYS:
-                raise ConfigError(
-                    f"{task} is a retrieval task: it is evaluated, never trained, so only "
-                    f"{', '.join(RETRIEVAL_KEYS)} applies to it", key=where,
-                    hint="remove it (pooling and layer are evaluation.retrieval settings)",
-                )  # fmt: skip
-            if key in _QA_ONLY and spec.type is not TaskType.EXTRACTIVE_QA:
-                raise ConfigError(
-                    f"{key} only applies to extractive-QA tasks ({task} is {spec.type.value})",
-                    key=where, hint="remove it",
-                )  # fmt: skip
-            if task not in trained and task not in exp.targets:
-                warnings.append(f"{where}: {task} is neither trained nor evaluated here (unused)")
-            elif key in TRAIN_KEYS and task not in alone:
-                warnings.append(
-                    f"{where}: {task} is only trained inside a mixture here, which takes its "
-                    "training settings from train and the mixture's own train (unused)"
-                )
-    for i, step in steps:
-        has_qa = any(get_task(t).type is TaskType.EXTRACTIVE_QA for t in step.tasks)
-        for key in step.train:
-            if key in _QA_ONLY and not has_qa:
-                raise ConfigError(
-                    f"{key} only applies to extractive-QA tasks; mixture {step.label} has none",
-                    key=f"intermediate.{i}", hint=f"remove train.{key} from the mixture",
-                )  # fmt: skip
-    unused = list(exp.train) if not trained else [k for k in exp.train if k in _QA_ONLY and not qa]
-    warnings += [f"train.{k}: no task this setting applies to is trained here (unused)"
-                 for k in unused]  # fmt: skip
-    if exp.mlm and not trained:
-        warnings.append("mlm: nothing is trained here (unused)")
-    if exp.keep_heads and not any(len(o.steps) + (1 if targets else 0) > 1 for o in exp.options):
-        warnings.append("keep_heads: no trained stage here has a trained parent (unused)")
-    evaluation = exp.source.get("evaluation") or {}
-    if evaluation.get("retrieval") and len(targets) == len(exp.targets):
-        warnings.append("evaluation.retrieval: no retrieval target here (unused)")
-    return warnings
-
-
 def _eval_languages(exp: ExperimentSpec, tasks: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
     langs = exp.evaluation["languages"]
     return {t: tuple(langs[t]) for t in tasks if langs.get(t) is not None}
@@ -371,7 +310,7 @@ def build_plan(exp: ExperimentSpec, *, count_examples: bool = True) -> Plan:
     """
     from xstilts.pipelines.stage import is_complete  # the cache's own completeness rule
 
-    warnings = check_settings_use(exp)
+    warnings = check_settings_use(exp)  # settings that reach nothing in this grid
     counter = _Counter(exp.data_dir, count_examples)
     retrieval = tuple(t for t in exp.targets if get_task(t).type is TaskType.RETRIEVAL)
     base = StageSpec(
