@@ -170,8 +170,10 @@ def bucc_problem(data_dir: Path, lang: str, dim: int, seed: int) -> dict[str, An
         # Noise 7x the signal: cos(gold) ~ 0.14, near the best random match (~0.12 at dim
         # 1024), so mining makes mistakes and F1 tests the threshold search too.
         y[t] = x[s] + 7.0 * rng.standard_normal(dim).astype(np.float32)
+    origin = Path(corpus.origin)
+    origin = origin.relative_to(data_dir) if origin.is_relative_to(data_dir) else origin
     return {"x": x, "y": y, "gold": {(int(s), int(t)) for s, t in corpus.gold},
-            "origin": corpus.origin}  # fmt: skip
+            "origin": str(origin)}  # fmt: skip
 
 
 def run_xtreme(x: np.ndarray, y: np.ndarray, gold: set, k: int) -> tuple[dict, dict]:

@@ -4,18 +4,19 @@
 length distributions (NLI, SQuAD windows, XNLI per language) into ``benchmarks/gpu_pack/
 lengths.json`` (about 0.2 MB, checksummed; see :func:`lengths.write_pack`). ``run`` needs
 nothing else: no data, no tokenizer, no download (XLM-R Large shape, random weights). Sections,
-each written to the results file as soon as it finishes (a time-out keeps what is done):
+most important first, each written to the results file as soon as it finishes (a time-out keeps
+what is done; a failing run or section is recorded with its error and the check goes on):
 
-1. training, NLI and SQuAD lengths: ``hf_default`` (first repetition only: every batch has the
-   same padded shape, and it is the slowest row), ``hf_best``, ``hf_same``, ``xstilts``,
-   ``xstilts_freeze``, ``xstilts_varlen`` (:mod:`train_throughput`), real tokens/s, MFU, peak
-   memory, attention path; repetition 1 of everything first;
+1. training on the NLI lengths: ``hf_best``, ``hf_same``, ``xstilts``, ``xstilts_freeze``,
+   ``xstilts_varlen`` and last ``hf_default`` (repetition 1 only: every batch has the same
+   padded shape, and it is the slowest row) (:mod:`train_throughput`): real tokens/s, MFU, peak
+   memory, attention path;
 2. the 15-language XNLI evaluation, 75,150 examples (:mod:`eval_throughput`);
-3. the optimizer step: fused AdamW (and gradient clipping) timed alone on the full model and
-   with the embedding layer frozen, as a share of the median xstilts training step;
-4. the same-loss and same-gradient check (fp32);
-5. further training repetitions (2, 3, ...) while ``--budget-s`` allows; what did not fit is
-   listed in the file.
+3. the optimizer step: gradient clipping and fused AdamW timed alone, on the full model and with
+   the embedding layer frozen, and their share of the median xstilts training step;
+4. training on the SQuAD lengths, as 1;
+5. the same-loss and same-gradient check (fp32);
+6. training repetitions 2, 3, ... while ``--budget-s`` allows; what did not fit is listed.
 
 Usage (see ``gpu_check.sh``)::
 
@@ -30,7 +31,7 @@ import argparse
 import sys
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,10 +50,8 @@ TRAIN_METHODS = ("hf_default", "hf_best", "hf_same", "xstilts", "xstilts_freeze"
 PACK_LIMIT = 64 * 2**20  # what one device call carries
 
 
-def optimizer_share(
-    config_name: str, device: torch.device, steps: int, train_rows: Sequence[dict[str, Any]]
-) -> dict[str, Any]:
-    """Time clip + fused AdamW step alone (full model and frozen embeddings) vs a train step."""
+def optimizer_timing(config_name: str, device: torch.device, steps: int) -> dict[str, Any]:
+    """Gradient clipping and the fused AdamW step, timed alone (full model; frozen embeddings)."""
     config = bc.model_config(config_name)
     out: dict[str, Any] = {}
     for label, freeze in (("full", ()), ("frozen_embeddings", ("embeddings",))):
@@ -84,16 +83,23 @@ def optimizer_share(
         del model, optimizer, params
         if device.type == "cuda":
             torch.cuda.empty_cache()
-    for row in train_rows:
+    return out
+
+
+def optimizer_shares(
+    timing: dict[str, Any], rows: Sequence[dict[str, Any]]
+) -> dict[str, dict[str, float]]:
+    """Clip + AdamW step as a share of the median xstilts (and xstilts_freeze) training step."""
+    shares = {}
+    for row in rows:
         if row["method"] in ("xstilts", "xstilts_freeze"):
             label = "full" if row["method"] == "xstilts" else "frozen_embeddings"
             per_step = row["seconds"] / row["steps"]
-            share = (out[label]["adamw_step_ms"] + out[label]["clip_ms"]) / 1e3 / per_step
-            out.setdefault("share_of_train_step", {})[f"{row['distribution']} {row['method']}"] = {
-                "train_step_ms": 1e3 * per_step,
-                "clip_plus_step_share": share,
-            }
-    return out
+            alone = (timing[label]["adamw_step_ms"] + timing[label]["clip_ms"]) / 1e3
+            shares[f"{row['distribution']} {row['method']}"] = {
+                "train_step_ms": 1e3 * per_step, "clip_plus_step_share": alone / per_step,
+            }  # fmt: skip
+    return shares
 
 
 def render(payload: dict[str, Any]) -> str:
@@ -174,7 +180,7 @@ def prepare(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, Any]:
-    """All sections, in the order of the module doc, written after each one."""
+    """All sections, in the order of the module doc, each written when done."""
     started = time.perf_counter()
     deadline = started + args.budget_s
     device = bc.resolve_device(args.device)
@@ -189,29 +195,43 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, Any]:
     pack = lengths_mod.load_pack(args.lengths_file)
     dists = tt.load_distributions(args, ["nli", "squad"])
 
+    summary = {n: lengths_mod.summary(v[0]) for n, v in dists.items()}
+    runs: list[dict[str, Any]] = []
+    skipped: list[str] = []
+
     def save(status: str) -> None:
+        rows = tt.summarize(runs)
+        payload["train"] = {
+            "environment": env, "settings": settings, "rows": rows, "runs": runs,
+            "ratios": tt.ratios(runs), "skipped": skipped, "distributions": summary,
+            "same_loss_check": payload.get("same_loss_check"),
+        }  # fmt: skip
+        if "optimizer" in payload:
+            payload["optimizer"]["share_of_train_step"] = optimizer_shares(
+                payload["optimizer"], rows
+            )
         payload["status"] = status
         bc.finish_environment(env)
         bc.write_results(out, render(payload), payload)
 
-    summary = {n: lengths_mod.summary(v[0]) for n, v in dists.items()}
-
-    def train_payload(runs: list, skipped: list) -> dict[str, Any]:
-        return {"environment": env, "settings": settings, "rows": tt.summarize(runs),
-                "runs": runs, "ratios": tt.ratios(runs), "skipped": skipped,
-                "same_loss_check": payload.get("same_loss_check"),
-                "distributions": summary}  # fmt: skip
-
     all_methods, once, repeats = args.methods, set(args.once), args.repeats
+    # The run-once methods (hf_default, the slowest) last, so that a time-out costs them first.
     args.repeats = 1
-    runs, skipped = tt.run_schedule(dists, args, device)
-    payload["train"] = train_payload(runs, skipped)
-    save("training repetition 1 done")
+    args.methods = [m for m in all_methods if m not in once] + [m for m in all_methods if m in once]
+
+    def train(names: Sequence[str], **kwargs: Any) -> None:
+        more, left = tt.run_schedule({n: dists[n] for n in names}, args, device, **kwargs)
+        runs.extend(more)
+        skipped.extend(left)
+
     per_lang = {k: list(v) for k, v in pack["xnli"].items()}
     eval_args = argparse.Namespace(**{**vars(args), "repeats": 1, "methods": args.eval_methods})
-    sections = {
+    # Most important first: every section is saved when done, so a time-out keeps the rest.
+    sections: dict[str, Callable[[], Any]] = {
+        "train_nli": lambda: train(["nli"]),
         "eval": lambda: ev.evaluate_methods(eval_args, device, per_lang),
-        "optimizer": lambda: optimizer_share(args.config, device, args.optimizer_steps, runs),
+        "optimizer": lambda: optimizer_timing(args.config, device, args.optimizer_steps),
+        "train_squad": lambda: train(["squad"]),
     }
     if args.loss_check_steps > 0:
         sections["same_loss_check"] = lambda: tt.same_loss_check(
@@ -220,20 +240,16 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, Any]:
         )  # fmt: skip
     for key, section in sections.items():
         try:
-            payload[key] = section()
+            result = section()
+            if result is not None:
+                payload[key] = result
         except Exception as exc:  # an unattended run keeps going
             traceback.print_exc()
             payload.setdefault("errors", {})[key] = f"{type(exc).__name__}: {str(exc)[:500]}"
-        payload["train"] = train_payload(runs, skipped)
         save(f"{key} done")
     args.methods = [m for m in all_methods if m not in once]
     for rep in range(2, repeats + 1):
-        more, left = tt.run_schedule(
-            dists, args, device, deadline=deadline, estimates=runs, first_repetition=rep
-        )
-        runs += more
-        skipped += left
-        payload["train"] = train_payload(runs, skipped)
+        train(list(dists), deadline=deadline, estimates=list(runs), first_repetition=rep)
         save(f"training repetition {rep} done")
     save(f"complete in {time.perf_counter() - started:.0f} s")
     return payload

@@ -36,7 +36,7 @@ TRAIN_SIZE: dict[str, int] = {
     "tydiqa": 3_696,
 }
 # Real (unpadded) tokens per training example. NLI and SQuAD means are measured on the shared
-# slices (benchmarks/results/train_throughput_cpu.md: 45.4 and 190.3 with max_length 128 / 384);
+# slices (benchmarks/results/train_throughput_cpu_{nli,squad}.md: 45.4 and 190.3; max 128 / 384);
 # the others are rough estimates (multiple choice: all choices, ~4-5 x 60-100 tokens).
 TOKENS: dict[str, float] = {
     "anli_plus": 45, "mnli": 45, "qqp": 30, "sst2": 15, "squad": 190, "ccg": 35,
