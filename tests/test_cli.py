@@ -46,7 +46,9 @@ def test_plan_shows_stage_counts(data_root: Path, tmp_path: Path) -> None:
     # Alone: 400 x (5 trained targets x (1+2+2+3) stages + 2 retrieval targets x (0+1+1+2)).
     assert "19,200 running each chain alone vs 9,200 with shared prefixes" in text
     # By hand: intermediates once per option (0 + 400 + 400 + 800) + 4 x 5 targets x 400.
-    assert "once by hand (9,600), shared prefixes save 400 (4%)" in text
+    assert (
+        "vs 9,600 training each option's intermediates once by hand: sharing saves 400 (4%)" in text
+    )
 
 
 def test_bad_yaml_is_one_line_exit_2(tmp_path: Path) -> None:

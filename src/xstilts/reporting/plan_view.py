@@ -46,8 +46,7 @@ def plan_summary(plan: Plan) -> list[str]:
         f"examples-passes: {alone:,} running each chain alone vs {shared:,} with shared "
         f"prefixes (saves {alone - shared:,}, {plan.savings:.0%}); still to run: "
         f"{plan.passes_to_run:,}",
-        f"against training each option's intermediate stages once by hand ({by_hand:,}), "
-        f"shared prefixes save {by_hand - shared:,} ({plan.savings_vs_by_hand:.0%}): the first "
-        "steps that different options have in common",
+        f"vs {by_hand:,} training each option's intermediates once by hand: sharing saves "
+        f"{by_hand - shared:,} ({plan.savings_vs_by_hand:.0%})",
         *(f"[yellow]warning:[/] {escape(w)}" for w in plan.warnings),
     ]
