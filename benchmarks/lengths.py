@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from xstilts.errors import ConfigError
+from xstilts.fileio import sha256_file
 
 # Special tokens XLM-R adds: single ``<s> A </s>`` = 2, pair ``<s> A </s></s> B </s>`` = 4.
 PAIR_SPECIALS = 4
@@ -246,10 +247,6 @@ def summary(lengths: Sequence[int]) -> dict[str, float]:
 PACK_VERSION = 1
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def _content_hash(payload: dict) -> str:
     body = {k: v for k, v in payload.items() if k != "content_sha256"}
     text = json.dumps(body, sort_keys=True, separators=(",", ":"))
@@ -274,11 +271,11 @@ def write_pack(path: Path, data_dir: Path, tokenizer: str = "xlmr") -> dict:
         The payload written.
     """
     count = make_counter(tokenizer)
-    tok_hash = _sha256(xlmr_tokenizer_path()) if tokenizer == "xlmr" else "approx"
+    tok_hash = sha256_file(xlmr_tokenizer_path()) if tokenizer == "xlmr" else "approx"
     payload: dict = {
         "version": PACK_VERSION,
         "tokenizer": {"kind": tokenizer, "sha256": tok_hash},
-        "sources": {str(f.relative_to(data_dir)): _sha256(f) for f in source_files(data_dir)},
+        "sources": {str(f.relative_to(data_dir)): sha256_file(f) for f in source_files(data_dir)},
         "distributions": {
             "nli": {"max_length": 128, "lengths": nli_lengths(data_dir, count, 128)},
             "squad": {"max_length": 384, "lengths": squad_lengths(data_dir, count, 384)},
@@ -299,8 +296,8 @@ def pack_is_current(path: Path, data_dir: Path, tokenizer: str = "xlmr") -> bool
         pack = load_pack(path)
     except ConfigError:
         return False
-    tok_hash = _sha256(xlmr_tokenizer_path()) if tokenizer == "xlmr" else "approx"
-    sources = {str(f.relative_to(data_dir)): _sha256(f) for f in source_files(data_dir)}
+    tok_hash = sha256_file(xlmr_tokenizer_path()) if tokenizer == "xlmr" else "approx"
+    sources = {str(f.relative_to(data_dir)): sha256_file(f) for f in source_files(data_dir)}
     return pack["tokenizer"] == {"kind": tokenizer, "sha256": tok_hash} and (
         pack["sources"] == sources
     )

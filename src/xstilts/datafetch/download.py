@@ -13,7 +13,6 @@ is recorded, never invented).
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import os
 import time
@@ -24,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from xstilts.errors import DataError
+from xstilts.fileio import sha256_file
 
 CHUNK = 1 << 16
 # Retries after a dropped connection, each resuming where the file stopped.
@@ -44,15 +44,6 @@ class Fetched:
     sha256: str
     verified: bool
     resumed_from: int  # bytes that were already there (0 = fresh download)
-
-
-def sha256_of(path: Path) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _validator_file(part: Path) -> Path:
@@ -136,7 +127,7 @@ def download(
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     if dest.is_file() and sha256 is not None:
-        got = sha256_of(dest)
+        got = sha256_file(dest)
         if got == sha256:  # a finished earlier download: checked, not trusted
             return Fetched(dest, got, True, dest.stat().st_size)
         dest.unlink()
@@ -158,7 +149,7 @@ def download(
                 ) from exc
             time.sleep(min(0.2 * 2**attempt, 5.0))
     _validator_file(part).unlink(missing_ok=True)
-    got = sha256_of(part)
+    got = sha256_file(part)
     if sha256 is not None and got != sha256:
         part.unlink()
         raise DataError(

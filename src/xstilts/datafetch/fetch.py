@@ -33,11 +33,11 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from xstilts.datafetch.download import Fetched, download, sha256_of
+from xstilts.datafetch.download import Fetched, download
 from xstilts.datafetch.install import INSTALLERS
 from xstilts.datafetch.sources import Remote, Source
 from xstilts.errors import DataError
-from xstilts.fileio import write_json
+from xstilts.fileio import sha256_file, write_json
 
 MANIFEST = ".xstilts-fetch.json"
 DOWNLOADS = ".downloads"
@@ -90,7 +90,7 @@ def _still_installed(data_dir: Path, entry: dict[str, Any], langs: list[str]) ->
         return False
     files = entry.get("files", {})
     return bool(files) and all(
-        (data_dir / rel).is_file() and sha256_of(data_dir / rel) == digest
+        (data_dir / rel).is_file() and sha256_file(data_dir / rel) == digest
         for rel, digest in files.items()
     )
 
@@ -192,7 +192,7 @@ def fetch_source(
             {"url": r.url, "sha256": f.sha256, "verified": f.verified}
             for r, f in zip(remotes, fetched, strict=True)
         ],
-        "files": {rel: sha256_of(data_dir / rel) for rel in written},
+        "files": {rel: sha256_file(data_dir / rel) for rel in written},
     }
     write_json(data_dir / MANIFEST, manifest)  # last: a source is recorded only when whole
     if not keep_downloads:

