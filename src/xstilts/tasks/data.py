@@ -6,13 +6,12 @@ import glob
 import hashlib
 import logging
 import re
-import threading
 from collections.abc import Iterable
 from pathlib import Path
 
 from xstilts import notices
 from xstilts.errors import DataError
-from xstilts.fileio import sha256_file
+from xstilts.fileio import cached_sha256
 from xstilts.tasks.examples import Example
 from xstilts.tasks.readers import companion_files, get_reader
 from xstilts.tasks.spec import TaskSpec
@@ -21,8 +20,6 @@ logger = logging.getLogger(__name__)
 # Runs read the same files many times: each data warning once per run (see xstilts.notices).
 notices.once_per_run(logger, logging.getLogger("xstilts.tasks.readers"))
 # (resolved path, size, mtime_ns) -> sha256 hex; files are re-hashed only when they change.
-_FILE_HASHES: dict[tuple[str, int, int], str] = {}
-_HASH_LOCK = threading.Lock()
 
 
 def _check_split(spec: TaskSpec, split: str) -> None:
@@ -110,20 +107,6 @@ def load_examples(
     return examples if limit is None else examples[:limit]
 
 
-def file_sha256(path: Path) -> str:
-    """Content hash of ``path``, cached in-process by (path, size, mtime)."""
-    stat = path.stat()
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-    with _HASH_LOCK:
-        cached = _FILE_HASHES.get(key)
-    if cached is not None:
-        return cached
-    digest = sha256_file(path)
-    with _HASH_LOCK:
-        _FILE_HASHES[key] = digest
-    return digest
-
-
 def data_files(
     spec: TaskSpec, data_dir: Path, splits: Iterable[str], langs: Iterable[str] | None = None
 ) -> dict[str, str]:
@@ -148,7 +131,7 @@ def data_files(
                 files.update(companion_files(source.reader, path))
     out = {}
     for path in sorted(files, key=lambda p: p.relative_to(root).as_posix()):
-        out[path.relative_to(root).as_posix()] = f"{path.stat().st_size}:{file_sha256(path)}"
+        out[path.relative_to(root).as_posix()] = f"{path.stat().st_size}:{cached_sha256(path)}"
     return out
 
 
