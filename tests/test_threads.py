@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 import torch
 
-from test_ray_executor import _experiment, _results
+from test_ray_executor import _by_label, _experiment, _results
 from xstilts.errors import ConfigError
 from xstilts.pipelines import executor, stage
 from xstilts.pipelines.executor_pool import run_experiment_parallel
+from xstilts.pipelines.executor_ray import FAIL_STAGES_ENV, StageFailedError
 from xstilts.pipelines.experiment import experiment_from_dict
 from xstilts.pipelines.plan import build_plan
 from xstilts.training import loop
@@ -98,3 +99,26 @@ def test_parallel_workers_give_the_serial_results(
 
     again = run_experiment_parallel(par, build_plan(par), workers=2, progress=False)
     assert again.trained == [] and sorted(again.cached) == sorted(ids)
+
+
+@pytest.mark.slow
+def test_parallel_failure_blocks_only_its_branch_and_rerun_finishes(
+    data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    exp = _experiment(data_root, tmp_path / "out")
+    plan = build_plan(exp, count_examples=False)
+    at = _by_label(plan)
+    qqp, blocked = at["base→sst2→qqp"], at["base→sst2→qqp→pawsx"]
+    monkeypatch.setenv(FAIL_STAGES_ENV, qqp[:12])
+    with pytest.raises(StageFailedError, match=f"stage qqp \\[{qqp[:8]}\\]") as info:
+        run_experiment_parallel(exp, plan, workers=2, progress=False)
+    summary = info.value.summary
+    assert set(summary.failed) == {qqp} and summary.blocked == [blocked]
+    assert len(summary.trained) == 4 and not stage.is_complete(exp.stages_dir / blocked)
+    # The finished stages are cache hits for any executor (the parallel one's own cache reuse
+    # is checked above): the serial re-run trains exactly the failed stage and its child.
+    monkeypatch.delenv(FAIL_STAGES_ENV)
+    rerun = build_plan(exp, count_examples=False)
+    assert {s.stage_id for s in rerun.stages if not s.cached} == {qqp, blocked}
+    executor.run_experiment(exp, rerun, progress=False)
+    assert all(stage.is_complete(s.dir) for s in rerun.stages)

@@ -24,7 +24,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from xstilts.errors import ConfigError
 from xstilts.fileio import ensure_writable_dir
-from xstilts.pipelines import results_json, stage
+from xstilts.pipelines import results_json
 from xstilts.pipelines.executor_ray import (
     RunSummary,
     StageFailedError,
@@ -37,14 +37,6 @@ from xstilts.pipelines.executor_ray import (
 from xstilts.pipelines.experiment import ExperimentSpec
 from xstilts.pipelines.plan import Plan, PlannedStage
 from xstilts.results.store import ResultsStore
-
-
-def _blocked(planned: PlannedStage, exp: ExperimentSpec, done: dict[str, StageOutcome]) -> bool:
-    """True when the parent finished without a usable directory (failed or blocked)."""
-    parent = done.get(planned.spec.parent or "")
-    if parent is None or parent.status == "complete":
-        return False
-    return not stage.is_complete(exp.stages_dir / parent.stage_id)
 
 
 def run_experiment_parallel(
@@ -107,11 +99,7 @@ def run_experiment_parallel(
                 parent = planned.spec.parent
                 if parent is not None and parent not in done:
                     still.append(planned)
-                elif _blocked(planned, exp, done):
-                    status = done[parent or ""].status
-                    finish(planned, StageOutcome(planned.stage_id, "blocked",
-                                                 error=f"parent stage {status}"))  # fmt: skip
-                else:
+                else:  # _stage_task itself reports "blocked" when the parent left no stage
                     doomed = any(planned.stage_id.startswith(p) for p in fail)
                     parent_out = done.get(parent or "")
                     future = pool.submit(_stage_task, planned, exp, settings, parent_out, doomed)
