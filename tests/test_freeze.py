@@ -90,15 +90,33 @@ def test_without_freeze_the_embeddings_train(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_freeze_values_are_validated() -> None:
-    assert tuple(speed.FREEZABLE) == validate.FREEZABLE
-    ok = validate.check_train_values({"freeze": ["embeddings"]}, "train")
-    assert ok["freeze"] == ["embeddings"]
-    for bad in (["embedings"], "embeddings", ["embeddings", "embeddings"], [["embeddings"]]):
+    ok = validate.check_train_values({"freeze": ["embeddings", "layers.0-1", "layer.3"]}, "train")
+    assert ok["freeze"] == ["embeddings", "layers.0-1", "layer.3"]
+    for bad in (["embedings"], "embeddings", ["embeddings", "embeddings"], [["embeddings"]],
+                ["layers.2-1"], ["layers.0-2", "layer.1"], ["layer.x"]):  # fmt: skip
         with pytest.raises(ConfigError) as err:
             validate.check_train_values({"freeze": bad}, "train")
         assert err.value.key == "train.freeze"
     with pytest.raises(ConfigError, match="cannot freeze 'layers'"):
         speed.freeze_parameters(torch.nn.Module(), ["layers"])
+
+
+def test_freezing_lower_layers_keeps_them_and_trains_the_rest(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    run = _train(("embeddings", "layer.0"), monkeypatch)
+    after = run["model"].state_dict()
+    layer0 = [k for k in after if k.startswith("encoder.encoder.layer.0.")]
+    layer1 = [k for k in after if k.startswith("encoder.encoder.layer.1.")]
+    assert layer0 and layer1
+    assert all(torch.equal(after[k], run["before"][k]) for k in layer0)
+    assert not all(torch.equal(after[k], run["before"][k]) for k in layer1)
+    frozen = {id(p) for p in run["model"].encoder.encoder.layer[0].parameters()}
+    assert not any(id(p) in frozen for p in run["optimizer"].state)
+    # The tiny encoder has layers 0-1: layer 2 is a clear error, not a silent no-op.
+    model = XstiltsModel(load_encoder({"tiny": TINY}), {})
+    with pytest.raises(ConfigError, match=r"layer\.2.*layers 0-1"):
+        speed.freeze_parameters(model, ["layers.1-2"])
 
 
 def test_freeze_is_part_of_the_stage_id() -> None:

@@ -25,9 +25,8 @@ from xstilts.pipelines.experiment import (
 from xstilts.pipelines.shapes import check_shapes
 from xstilts.tasks.registry import get_task
 from xstilts.tasks.spec import TaskSpec, TaskType
+from xstilts.training.freeze_parts import FREEZE_HELP, valid_freeze
 
-# What train.freeze accepts (xstilts.training.speed.FREEZABLE; a test keeps the two equal).
-FREEZABLE = ("embeddings",)
 _FLOAT_TEXT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 Check = Callable[[Any], bool]
 
@@ -81,8 +80,8 @@ _RULES: dict[str, tuple[Check, str]] = {
     "threads": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     "log_every": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     "freeze": (
-        lambda v: isinstance(v, list) and all(x in FREEZABLE for x in v) and len(set(v)) == len(v),
-        f"a list of distinct parts to freeze, from {list(FREEZABLE)}",
+        valid_freeze,
+        f"a list of parts to freeze, each frozen once: {FREEZE_HELP}",
     ),
     "max_length": (lambda v: _is_int(v) and v >= 8, "an integer >= 8"),
     "stride": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
