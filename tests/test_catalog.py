@@ -46,7 +46,7 @@ def test_xtreme_language_lists(task: str, count: int) -> None:
     assert spec.languages(spec.eval_split) == spec.eval_languages
 
 
-BUMPED = {"tatoeba": "2", "tydiqa": "2", "xquad": "2"}
+BUMPED = {"tatoeba": "2", "tydiqa": "2", "xquad": "2", "xnli": "2"}
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_TASKS))
@@ -212,3 +212,13 @@ def test_data_fingerprint_tracks_content_not_location(tmp_path: Path) -> None:
     changed = data_fingerprint(spec, tmp_path / "a", ["test"])
     assert changed != first
     assert data_fingerprint(spec, tmp_path / "a", ["test"], langs=["fr"]) != changed
+
+
+def test_xnli_selects_on_mnli_dev_not_on_the_scored_english_rows() -> None:
+    # XNLI's labelled eval set is its dev split: selecting checkpoints on it would pick the
+    # English result on its own test rows. Selection reads MultiNLI's held-out dev instead.
+    spec = get_task("xnli")
+    assert spec.eval_split == "dev" and spec.dev_split != spec.eval_split
+    (select,) = spec.splits[spec.dev_split]
+    assert select.pattern == "english/mnli/multinli_1.0_dev_matched.jsonl"
+    assert all("xnli" in source.pattern for source in spec.splits[spec.eval_split])
