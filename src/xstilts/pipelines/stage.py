@@ -233,10 +233,14 @@ def load_stage_model(
     info: dict[str, dict[str, Any]] = {}
     if keep_heads:
         info = checkpoint.load_heads_info(stage_dir)
-        for head, meta in info.items():
-            task = get_task(meta["task"])
-            fcfg = FeaturizeConfig(**meta.get("featurize", {}))
-            model.add_head(head, get_format(task.type).make_head(task, model.hidden_size, fcfg))
+        # The parent's heads are overwritten by their saved weights: building them must not
+        # shift the RNG, or a new head's init would depend on which parent came before (paired
+        # seeds: within a seed every condition's target head starts the same).
+        with torch.random.fork_rng(devices=[]):
+            for head, meta in info.items():
+                task = get_task(meta["task"])
+                fcfg = FeaturizeConfig(**meta.get("featurize", {}))
+                model.add_head(head, get_format(task.type).make_head(task, model.hidden_size, fcfg))
         model.load_heads_state(checkpoint.load_heads_state(stage_dir))
     return model, tokenizer, info
 
