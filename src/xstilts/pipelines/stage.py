@@ -38,7 +38,7 @@ from xstilts.tasks import get_task
 from xstilts.tasks.data import load_examples
 from xstilts.tasks.formats import FeaturizeConfig, get_format
 from xstilts.tasks.spec import TaskSpec
-from xstilts.training import loop
+from xstilts.training import loop, movement
 from xstilts.training.checkpointing import kill_hook
 from xstilts.training.evaluate import EvalResults, EvalSettings
 from xstilts.training.mlm import build_mlm_objective, task_texts
@@ -162,6 +162,9 @@ def _build_and_train(
     kill_hook("save:weights")
     tokenizer.save_pretrained(str(out / "tokenizer"))
     metrics = _metrics(result)
+    if spec.role == "intermediate" and parent_dir is not None:  # did it move the encoder?
+        base = movement.base_stage_dir(Path(parent_dir))
+        metrics["encoder_movement"] = movement.encoder_movement(model.encoder, base)
     _write_json(out / "spec.json", {"stage_id": spec.stage_id, **spec.to_dict()})
     _write_json(out / "trainer_state.json", state)
     _write_json(out / "metrics.json", metrics)
