@@ -39,6 +39,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize, stats
 
+from xstilts.metrics.xtreme_score import XTREME_TASKS
+from xstilts.reporting.collect import ExperimentData
+from xstilts.reporting.deltas import AVG, DeltaTable, _blocks
+from xstilts.reporting.render import Grid
 from xstilts.reporting.significance import PairedBlock, _aggregate
 
 POWER = 0.8
@@ -149,6 +153,74 @@ def variance_parts(
         per_seed = float(boot.var(axis=1, ddof=1).mean()) if n_boot > 1 else 0.0
         residual = max(per_seed - v_ex, 0.0) * s / (s - 1)
         seed_var = max(float(d.var(ddof=1)) - residual, 0.0)
-    item = max(v_ex - residual / s, 0.0)
+    item = v_ex - residual / s
+    if item < 0.0:  # sampling noise around a zero item part: keep v_ex whole, all residual
+        item, residual = 0.0, v_ex * s
     rows = int(np.median([b.a.shape[1] for b in blocks]))
     return VarianceParts(seed_var, item, residual, s, rows)
+
+
+# ------------------------------------------------------------------ report tables
+
+
+def comparison_blocks(
+    data: ExperimentData, a: str, b: str, targets: Sequence[str]
+) -> list[PairedBlock]:
+    """The paired blocks :func:`deltas.compare` tests (common usable seeds; [] without
+    per-example data for some run)."""
+    seeds: set[int] | None = None
+    for t in targets:
+        common = {r.seed for r in data.runs_of(a, t)} & {r.seed for r in data.runs_of(b, t)}
+        seeds = common if seeds is None else seeds & common
+    if not seeds:
+        return []
+    blocks: list[PairedBlock] = []
+    for t in targets:
+        a_runs = [r for r in data.runs_of(a, t) if r.seed in seeds]
+        b_runs = [r for r in data.runs_of(b, t) if r.seed in seeds]
+        if not all(r.details for r in a_runs + b_runs):
+            return []
+        task_blocks = _blocks(a_runs, b_runs, t)
+        if not task_blocks:
+            return []
+        blocks.extend(task_blocks)
+    return blocks
+
+
+def power_cell(parts: VarianceParts, m: int, points: float = TARGET_POINTS) -> str:
+    """``2.1 · 1 pt: 23 seeds | 2,400 rows`` (MDE, then what detecting ``points`` takes)."""
+    seeds = parts.seeds_for(points, m)
+    rows = parts.rows_for(points, m)
+    seeds_text = f"{seeds} seeds" if seeds is not None else "— seeds"
+    rows_text = f"{rows:,} rows" if rows is not None else "— rows"
+    return f"{parts.mde(m):.1f} · {points:g} pt: {seeds_text} | {rows_text}"
+
+
+def power_grid(data: ExperimentData, table: DeltaTable, *, n_boot: int = 1000) -> Grid | None:
+    """MDE per cell of one Δ table (its Holm family: ``m`` = its tested cells)."""
+    if not table.pairs:
+        return None
+    m = sum(1 for row in table.rows.values() for c in row.values() if c.method != "untested")
+    label = "XTREME" if set(XTREME_TASKS) <= set(data.avg_targets) else AVG
+    cols = [label if c == AVG else c for c in table.columns]
+    grid = Grid(f"Power: {table.title}", cols, slug=f"power-{table.title[2:]}"[:60],
+                corner="comparison")  # fmt: skip
+    grid.slug = "".join(ch if ch.isalnum() else "-" for ch in grid.slug.lower()).strip("-")
+    for name, (a, b) in table.pairs.items():
+        row: dict[str, str] = {}
+        for col, shown in zip(table.columns, cols, strict=True):
+            if col not in table.rows.get(name, {}):
+                continue
+            targets = data.avg_targets if col == AVG else [col]
+            blocks = comparison_blocks(data, a, b, targets)
+            if blocks:
+                row[shown] = power_cell(variance_parts(blocks, n_boot=n_boot), max(m, 1))
+        grid.rows[name] = row
+    grid.notes = [
+        f"Minimum detectable effect (points) at {POWER:.0%} power, two-sided α = {ALPHA} / m "
+        f"with m = {m} (Holm's worst case over this table), from the measured seed-to-seed "
+        "and item-level variance of the paired differences (reporting/power.py: "
+        "Var = σ²_seed/S + σ²_item/n + σ²_res/(S·n)). Then what detecting 1 point would take: "
+        "seeds at today's rows, or rows per language at today's seeds (— = not by that alone).",
+    ]
+    return grid
