@@ -38,7 +38,7 @@ from xstilts.tasks import get_task
 from xstilts.tasks.data import load_examples
 from xstilts.tasks.formats import FeaturizeConfig, get_format
 from xstilts.tasks.spec import TaskSpec
-from xstilts.training import loop
+from xstilts.training import loop, movement
 from xstilts.training.checkpointing import kill_hook
 from xstilts.training.evaluate import EvalResults, EvalSettings
 from xstilts.training.mlm import build_mlm_objective, task_texts
@@ -162,6 +162,9 @@ def _build_and_train(
     kill_hook("save:weights")
     tokenizer.save_pretrained(str(out / "tokenizer"))
     metrics = _metrics(result)
+    if spec.role == "intermediate" and parent_dir is not None:  # did it move the encoder?
+        base = movement.base_stage_dir(Path(parent_dir))
+        metrics["encoder_movement"] = movement.encoder_movement(model.encoder, base)
     _write_json(out / "spec.json", {"stage_id": spec.stage_id, **spec.to_dict()})
     _write_json(out / "trainer_state.json", state)
     _write_json(out / "metrics.json", metrics)
@@ -233,10 +236,14 @@ def load_stage_model(
     info: dict[str, dict[str, Any]] = {}
     if keep_heads:
         info = checkpoint.load_heads_info(stage_dir)
-        for head, meta in info.items():
-            task = get_task(meta["task"])
-            fcfg = FeaturizeConfig(**meta.get("featurize", {}))
-            model.add_head(head, get_format(task.type).make_head(task, model.hidden_size, fcfg))
+        # The parent's heads are overwritten by their saved weights: building them must not
+        # shift the RNG, or a new head's init would depend on which parent came before (paired
+        # seeds: within a seed every condition's target head starts the same).
+        with torch.random.fork_rng(devices=[]):
+            for head, meta in info.items():
+                task = get_task(meta["task"])
+                fcfg = FeaturizeConfig(**meta.get("featurize", {}))
+                model.add_head(head, get_format(task.type).make_head(task, model.hidden_size, fcfg))
         model.load_heads_state(checkpoint.load_heads_state(stage_dir))
     return model, tokenizer, info
 

@@ -25,6 +25,7 @@ from xstilts.reporting.collect import (
 )
 from xstilts.reporting.deltas import AVG, DeltaTable, delta_tables, language_delta_table
 from xstilts.reporting.render import Grid, latex, markdown, to_csv
+from xstilts.reporting.study import study_grids
 from xstilts.tasks.registry import get_task
 
 ALPHA = 0.05
@@ -250,6 +251,7 @@ def build_report(data: ExperimentData, *, n_boot: int = 1000) -> Report:
         if reason:
             report.not_scored[target] = reason
     report.grids.extend(delta_grid(t, data.avg_targets) for t in report.delta_tables)
+    report.grids.extend(study_grids(data, report.delta_tables, n_boot=n_boot))  # power, transfer
     for target in data.targets:
         report.grids.append(language_grid(data, target))
         lang_deltas = language_delta_table(data, target, n_boot=n_boot)

@@ -1,0 +1,66 @@
+"""The committed study snapshot: store + per-example files, no weights; the report regenerates
+from it alone, identical to the report of the full run; the study config validates."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from pathlib import Path
+
+import pytest
+
+from xstilts.pipelines import executor
+from xstilts.pipelines.experiment import experiment_from_dict, load_experiment
+from xstilts.pipelines.plan import build_plan
+from xstilts.reporting.collect import load_experiment_data
+from xstilts.reporting.report import build_report, report_markdown
+from xstilts.reporting.snapshot import snapshot
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_report_regenerates_from_the_snapshot(data_root: Path, tmp_path: Path) -> None:
+    raw = {
+        "name": "snap", "data_dir": str(data_root), "output_dir": str(tmp_path / "out"),
+        "encoder": {
+            "tiny": {"vocab_size": 600, "hidden_size": 32, "num_hidden_layers": 1,
+                     "num_attention_heads": 2, "intermediate_size": 64, "seed": 0},
+            "tokenizer": {"train_on": ["sst2", "xnli"], "max_lines": 200, "vocab_size": 600},
+        },
+        "seeds": [1, 2], "intermediate": ["none", "sst2"], "targets": ["xnli"],
+        "train": {"lr": 1e-3, "max_steps": 2, "batch_size": 8, "max_train_examples": 16,
+                  "max_dev_examples": 8, "max_length": 48, "precision": "fp32"},
+        "evaluation": {"max_eval_examples": 30, "languages": {"xnli": ["en", "de"]}},
+    }  # fmt: skip
+    exp = experiment_from_dict(raw)
+    executor.run_experiment(exp, build_plan(exp), progress=False)
+    full = report_markdown(build_report(load_experiment_data(exp.store_path), n_boot=200))
+
+    dest = tmp_path / "docs"
+    files = snapshot(exp.output_dir, dest)
+    assert not [f for f in dest.rglob("*.safetensors")]  # no weights
+    assert sum(1 for f in files if f.suffix == ".json") == 4  # 2 options x 2 seeds, xnli
+    shutil.rmtree(exp.output_dir)  # the report must not need the run any more
+    again = report_markdown(build_report(load_experiment_data(dest / "results.sqlite"),
+                                         n_boot=200))  # fmt: skip
+    assert again == full
+    assert "agreement with the English prediction" in again
+    assert "Intermediate stages: did they move the encoder?" in again
+    with (dest / "metrics.csv").open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert {r["task"] for r in rows} == {"xnli"} and {r["language"] for r in rows} == {"en", "de"}
+
+
+def test_cpu_study_config_validates(data_root: Path) -> None:
+    exp = load_experiment(REPO / "studies/xstilts_cpu.yaml", [f"data_dir={data_root}"])
+    plan = build_plan(exp, count_examples=False)
+    assert list(exp.seeds) == [1, 2, 3, 4, 5]
+    assert len(plan.chains) == 6 * 4 * 5
+    assert len(plan.stages) == 86  # 1 base + 5 seeds x (5 intermediates + 6 x 2 targets)
+
+
+def test_snapshot_without_a_store_is_one_clear_error(tmp_path: Path) -> None:
+    from xstilts.errors import DataError
+
+    with pytest.raises(DataError, match="no results store"):
+        snapshot(tmp_path, tmp_path / "d")
