@@ -69,9 +69,9 @@ def test_import_is_light_and_results_is_callable_whatever_is_imported_first() ->
 def test_load_experiment_overrides(data_root: Path, tmp_path: Path) -> None:
     exp = xstilts.load_experiment(_raw(data_root, tmp_path), seeds=[3, 4], train__lr=5e-4)
     assert exp.seeds == (3, 4) and exp.train["lr"] == 5e-4
-    yaml_path = REPO / "configs" / "demo.yaml"
+    yaml_path = REPO / "configs" / "demo_tiny.yaml"
     demo = xstilts.load_experiment(yaml_path, check_data=False, train__batch_size=4)
-    assert demo.train["batch_size"] == 4 and demo.name == "demo"
+    assert demo.train["batch_size"] == 4 and demo.name == "demo_tiny"
     with pytest.raises(ConfigError, match=r"train\.lr"):
         xstilts.load_experiment(_raw(data_root, tmp_path), train__lr__x=1)
     with pytest.raises(ConfigError, match="unknown key"):

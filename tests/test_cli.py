@@ -10,7 +10,7 @@ from xstilts.cli import app
 from xstilts.reporting.task_view import _split_summary
 from xstilts.tasks import get_task, list_tasks
 
-DEMO = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
+DEMO = Path(__file__).resolve().parents[1] / "configs" / "demo_tiny.yaml"
 runner = CliRunner()
 
 

@@ -17,7 +17,7 @@ NEEDS_ABSENT_DATA = {"phang2020_single.yaml"}  # CCGbank (LDC) is not in the sha
 
 def test_configs_are_shipped() -> None:
     names = {p.name for p in CONFIGS}
-    assert {"demo.yaml", "chains.yaml", *NEEDS_ABSENT_DATA} <= names
+    assert {"demo.yaml", "demo_tiny.yaml", "chains.yaml", *NEEDS_ABSENT_DATA} <= names
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)

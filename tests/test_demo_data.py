@@ -25,7 +25,7 @@ from xstilts.tasks.readers import companion_files
 from xstilts.tasks.spec import TaskType
 
 REPO = Path(__file__).resolve().parents[1]
-DEMO = REPO / "configs" / "demo.yaml"
+DEMO = REPO / "configs" / "demo_tiny.yaml"
 
 
 @pytest.fixture(scope="module")
