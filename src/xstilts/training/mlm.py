@@ -82,8 +82,8 @@ class MlmObjective:
         tokenizer: PreTrainedTokenizerBase,
         *,
         weight: float,
-        probability: float = 0.15,
-        batch_size: int = 16,
+        probability: float = default(MlmSettings, "probability"),
+        batch_size: int = default(TrainSettings, "batch_size"),
         seed: int = 0,
     ) -> None:
         if not sequences:
