@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from xstilts.errors import ConfigError, DataError
+from xstilts.settings import FeaturizeSettings, TrainSettings, resolve
 from xstilts.tasks import TaskType, get_task, list_tasks, register_task
 from xstilts.tasks.data import available_languages, data_fingerprint, load_examples, split_files
 from xstilts.tasks.readers import get_reader
@@ -80,9 +81,16 @@ def test_heads_metrics_and_defaults() -> None:
         spec = get_task(name)
         assert spec.type is TaskType.EXTRACTIVE_QA
         assert spec.metrics == ("exact_match", "f1")
-        assert (spec.defaults["max_length"], spec.defaults["stride"]) == (384, 128)
+        featurize = resolve(FeaturizeSettings, task=spec.defaults, task_type=spec.type.value)
+        assert (featurize["max_length"], featurize["stride"]) == (384, 128)
     trainable = [get_task(n) for n in EXPECTED_TASKS if "train" in get_task(n).splits]
-    assert {spec.defaults["lr"] for spec in trainable} == {1e-5}
+    assert {resolve(TrainSettings, task=spec.defaults)["lr"] for spec in trainable} == {1e-5}
+    # Phang et al.: 256-token inputs for every non-QA task that trains.
+    lengths = {
+        resolve(FeaturizeSettings, task=s.defaults, task_type=s.type.value)["max_length"]
+        for s in trainable if s.type is not TaskType.EXTRACTIVE_QA
+    }  # fmt: skip
+    assert lengths == {256}
 
 
 def test_tydiqa_trains_on_the_english_file_only() -> None:

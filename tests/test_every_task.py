@@ -20,6 +20,7 @@ from xstilts.models.encoder import build_tiny_encoder
 from xstilts.models.heads import PoolingHead
 from xstilts.models.model import XstiltsModel
 from xstilts.models.tokenizer import train_tokenizer
+from xstilts.settings import FeaturizeSettings, resolve
 from xstilts.tasks import TaskType, get_task, list_tasks
 from xstilts.tasks.data import available_languages, load_examples, split_files
 from xstilts.tasks.examples import Example, RetrievalCorpus
@@ -35,8 +36,8 @@ ABSENT_FROM_SHARED_DATA = {"ccg"}  # CCGbank is LDC-licensed
 
 
 def _featurize_cfg(name: str) -> FeaturizeConfig:
-    keys = {f.name for f in dataclasses.fields(FeaturizeConfig)}
-    values = {k: v for k, v in get_task(name).defaults.items() if k in keys}
+    spec = get_task(name)
+    values = resolve(FeaturizeSettings, task=spec.defaults, task_type=spec.type.value)
     # Short windows keep the test fast; QA still needs room for question + context window.
     values["max_length"] = 96
     if "stride" in values:

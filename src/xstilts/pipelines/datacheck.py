@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from xstilts.errors import ConfigError, DataError
-from xstilts.pipelines.experiment import ExperimentSpec
+from xstilts.pipelines.experiment_spec import ExperimentSpec
 from xstilts.tasks.data import load_examples
 from xstilts.tasks.readers import companion_files
 from xstilts.tasks.registry import get_task

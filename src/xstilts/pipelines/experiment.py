@@ -9,120 +9,29 @@ whatever the working directory. Validation (:mod:`xstilts.pipelines.validate`, t
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from xstilts.errors import ConfigError
+from xstilts.pipelines import datacheck, validate
+from xstilts.pipelines.experiment_spec import (  # re-exported: the names callers know
+    ARROW,
+    TOP_KEYS,
+    ExperimentSpec,
+    IntermediateOption,
+    Step,
+    check_keys,
+    default_data_dir,
+)
+from xstilts.pipelines.limits import check_limits
 from xstilts.pipelines.overrides import apply_overrides
 from xstilts.pipelines.yamlio import read_yaml_file
-from xstilts.tasks.registry import did_you_mean, get_task
 
-TOP_KEYS = (
-    "name", "description", "data_dir", "output_dir", "cache_dir", "encoder", "seeds",
-    "intermediate", "targets", "train", "overrides", "evaluation", "keep_heads", "mlm",
-)  # fmt: skip
-ARROW = "→"
-
-
-@dataclass(frozen=True)
-class Step:
-    """One stage of an intermediate option: a single task or a mixture of tasks.
-
-    Attributes:
-        tasks: Task names trained together in this stage.
-        mixture: ``{}`` for one task, else ``{"sampling": ..., "temperature": ...}``.
-        train: Stage-level training overrides given on the mixture entry itself.
-    """
-
-    tasks: tuple[str, ...]
-    mixture: Mapping[str, Any] = field(default_factory=dict)
-    train: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def label(self) -> str:
-        """``mnli`` or ``mix(mnli+squad)`` (the same as the stage label)."""
-        return self.tasks[0] if len(self.tasks) == 1 else "mix(" + "+".join(self.tasks) + ")"
-
-
-@dataclass(frozen=True)
-class IntermediateOption:
-    """One row of the grid: no intermediate training, one task, a mixture or a chain."""
-
-    steps: tuple[Step, ...]
-
-    @property
-    def label(self) -> str:
-        """``none``, ``mnli``, ``mnli→squad`` or ``mix(mnli+squad)``."""
-        return ARROW.join(s.label for s in self.steps) if self.steps else "none"
-
-    @property
-    def tasks(self) -> list[str]:
-        """Every task trained by the option, in order (mixtures flattened)."""
-        return [t for s in self.steps for t in s.tasks]
-
-
-@dataclass(frozen=True)
-class ExperimentSpec:
-    """A validated experiment (see the module doc and ``configs/*.yaml``)."""
-
-    name: str
-    data_dir: Path
-    output_dir: Path
-    cache_dir: Path
-    encoder: Mapping[str, Any]
-    seeds: tuple[int, ...]
-    options: tuple[IntermediateOption, ...]
-    targets: tuple[str, ...]
-    train: Mapping[str, Any]
-    overrides: Mapping[str, Mapping[str, Any]]
-    evaluation: Mapping[str, Any]
-    keep_heads: bool = False
-    mlm: Mapping[str, Any] = field(default_factory=dict)
-    description: str = ""
-    source: Mapping[str, Any] = field(default_factory=dict)
-    path: Path | None = None
-
-    @property
-    def stages_dir(self) -> Path:
-        """Where stage directories live (``cache_dir``; default ``<output_dir>/stages``)."""
-        return self.cache_dir
-
-    @property
-    def store_path(self) -> Path:
-        """The experiment's SQLite results store."""
-        return self.output_dir / "results.sqlite"
-
-    def eval_settings(self) -> Any:
-        """The :class:`~xstilts.training.evaluate.EvalSettings` of this experiment."""
-        # Deferred: evaluate imports torch (only when running); plan imports this module.
-        from xstilts.pipelines.plan import eval_featurize_settings
-        from xstilts.tasks.spec import TaskType
-        from xstilts.training.evaluate import EvalSettings
-
-        ev = self.evaluation
-        untrained = [t for t in self.targets if get_task(t).type is TaskType.RETRIEVAL]
-        return EvalSettings(
-            max_eval_examples=ev["max_eval_examples"],
-            max_tokens=ev["max_tokens"],
-            retrieval_pooling=ev["retrieval"]["pooling"],
-            retrieval_layer=ev["retrieval"]["layer"],
-            languages={k: tuple(v) if v is not None else None for k, v in ev["languages"].items()},
-            precision=ev["precision"],
-            featurize={t: eval_featurize_settings(self, t) for t in untrained},
-        )
-
-
-def default_data_dir() -> Path:
-    """``$XSTILTS_DATA_DIR``, else ``../shared/data`` from the working dir or from the repo."""
-    env = os.environ.get("XSTILTS_DATA_DIR")
-    if env:
-        return Path(env)
-    cwd_guess = Path.cwd().parent / "shared" / "data"
-    repo_guess = Path(__file__).resolve().parents[3].parent / "shared" / "data"
-    return cwd_guess if cwd_guess.is_dir() or not repo_guess.is_dir() else repo_guess
+__all__ = [
+    "ARROW", "TOP_KEYS", "ExperimentSpec", "IntermediateOption", "Step", "check_keys",
+    "default_data_dir", "experiment_from_dict", "load_experiment", "read_yaml",
+]  # fmt: skip
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
@@ -181,14 +90,9 @@ def experiment_from_dict(
         ConfigError: naming the key path of the first problem found (with ``file=path``).
         DataError: a malformed data file (with ``check_data``), naming file, line and key.
     """
-    # Deferred: validate/datacheck import this module's dataclasses.
-    from xstilts.pipelines import datacheck, validate
-
     try:
         exp = validate.build_spec(dict(raw), Path(base_dir or Path.cwd()), path)
         if check_data:
-            from xstilts.pipelines.limits import check_limits  # imports the planner
-
             check_limits(exp)
             datacheck.check_data(exp)
     except ConfigError as exc:
@@ -196,17 +100,3 @@ def experiment_from_dict(
             raise ConfigError(exc.message, file=path, key=exc.key, hint=exc.hint) from None
         raise
     return exp
-
-
-def check_keys(mapping: Mapping[str, Any], allowed: Sequence[str], where: str) -> None:
-    """Reject keys of ``mapping`` not in ``allowed``, suggesting the closest allowed key.
-
-    Raises:
-        ConfigError: ``[where.key]: unknown key`` with a did-you-mean hint.
-    """
-    for key in mapping:
-        if key not in allowed:
-            path = f"{where}.{key}" if where else str(key)
-            raise ConfigError(
-                f"unknown key {key!r}", key=path, hint=did_you_mean(str(key), list(allowed))
-            )

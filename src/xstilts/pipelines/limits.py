@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from xstilts.errors import ConfigError
 from xstilts.pipelines.encoder_checks import position_limit
-from xstilts.pipelines.experiment import ExperimentSpec
+from xstilts.pipelines.experiment_spec import ExperimentSpec
 from xstilts.pipelines.plan import featurize_settings
 from xstilts.tasks.registry import get_task
 from xstilts.tasks.spec import TaskType

@@ -24,60 +24,29 @@ from typing import Any
 
 from xstilts.models.builtin import identity as builtin_identity
 from xstilts.models.builtin import is_builtin
-from xstilts.pipelines.experiment import ARROW, ExperimentSpec, IntermediateOption, Step
-from xstilts.pipelines.settings_use import QA_ONLY as _QA_ONLY
-from xstilts.pipelines.settings_use import RETRIEVAL_KEYS, check_settings_use
+from xstilts.pipelines.experiment_spec import ARROW, ExperimentSpec, IntermediateOption, Step
+from xstilts.pipelines.settings_use import check_settings_use
 from xstilts.pipelines.stage_spec import StageSpec
-from xstilts.pipelines.validate import FEATURIZE_KEYS, TRAIN_KEYS
+from xstilts.settings import FeaturizeSettings, TrainSettings, resolve
 from xstilts.tasks.data import data_fingerprint, load_examples
 from xstilts.tasks.registry import get_task
 from xstilts.tasks.spec import TaskType
 
-STAGE_DEFAULTS: dict[str, Any] = {
-    "lr": 1e-5, "weight_decay": 0.01, "warmup_ratio": 0.1, "epochs": 2.0, "max_steps": None,
-    "batch_size": 32, "max_tokens": None, "grad_accum": 1, "max_grad_norm": 1.0,
-    "eval_every": None, "patience": None, "max_train_examples": None, "max_dev_examples": None,
-    "precision": "auto", "compile": False, "threads": 1,
-}  # fmt: skip
-FEATURIZE_DEFAULTS: dict[str, Any] = {
-    "max_length": 256, "stride": 128, "max_query_length": 64, "n_best": 20,
-    "max_answer_length": 30,
-}  # fmt: skip
-# Only QA reads the window/answer settings (settings_use.QA_ONLY); leaving them out elsewhere
-# keeps ids stable when a global ``train.stride`` changes. A retrieval task is never trained:
-# only its sequence length is a setting (pooling and layer are ``evaluation.retrieval``).
-
-
-def _pick(values: Mapping[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
-    return {k: v for k, v in values.items() if k in keys}
+# Settings resolve with xstilts.settings.resolve (built-in < task < train < overrides < step).
+# Only QA reads the window/answer settings (their schema fields say ``only=QA``); leaving them
+# out elsewhere keeps ids stable when a global ``train.stride`` changes. A retrieval task is
+# never trained: only its sequence length is a setting (pooling and layer are
+# ``evaluation.retrieval``), see ExperimentSpec.eval_featurize.
 
 
 def featurize_settings(exp: ExperimentSpec, task: str, step: Step | None = None) -> dict[str, Any]:
-    """Per-task featurization of a trained task.
-
-    Built-in < task defaults < ``train`` < ``overrides[task]`` < the mixture's own ``train``
-    (``step``: the mixture entry, the most specific place a setting can be written).
-    """
+    """Per-task featurization of a trained task, resolved (``step``: the mixture entry)."""
     spec = get_task(task)
-    out = {
-        **FEATURIZE_DEFAULTS,
-        **_pick(spec.defaults, FEATURIZE_KEYS),
-        **_pick(exp.train, FEATURIZE_KEYS),
-        **_pick(exp.overrides.get(task, {}), FEATURIZE_KEYS),
-        **_pick(step.train if step is not None else {}, FEATURIZE_KEYS),
-    }
-    if spec.type is not TaskType.EXTRACTIVE_QA:
-        out = {k: v for k, v in out.items() if k not in _QA_ONLY}
-    return out
-
-
-def eval_featurize_settings(exp: ExperimentSpec, task: str) -> dict[str, Any]:
-    """Featurization of a task evaluated without training (retrieval): defaults < overrides."""
-    spec = get_task(task)
-    return {
-        **_pick(spec.defaults, RETRIEVAL_KEYS),
-        **_pick(exp.overrides.get(task, {}), RETRIEVAL_KEYS),
-    }
+    return resolve(
+        FeaturizeSettings, task=spec.defaults, experiment=exp.train,
+        override=exp.overrides.get(task), step=step.train if step is not None else None,
+        task_type=spec.type.value,
+    )  # fmt: skip
 
 
 def resolve_train(exp: ExperimentSpec, step: Step) -> dict[str, Any]:
@@ -89,20 +58,18 @@ def resolve_train(exp: ExperimentSpec, step: Step) -> dict[str, Any]:
     """
     if len(step.tasks) == 1:
         task = step.tasks[0]
-        task_defaults = _pick(get_task(task).defaults, TRAIN_KEYS)
-        task_over = _pick(exp.overrides.get(task, {}), TRAIN_KEYS)
+        task_defaults: Mapping[str, Any] = get_task(task).defaults
+        task_over = exp.overrides.get(task)
     else:
-        per_task = [_pick(get_task(t).defaults, TRAIN_KEYS) for t in step.tasks]
+        per_task = [get_task(t).defaults for t in step.tasks]
         task_defaults = {
             k: v for k, v in per_task[0].items() if all(d.get(k) == v for d in per_task)
         }
-        task_over = {}
-    train = {
-        **STAGE_DEFAULTS, **task_defaults, **_pick(exp.train, TRAIN_KEYS), **task_over,
-        **_pick(step.train, TRAIN_KEYS),
-    }  # fmt: skip
-    train["epochs"] = float(train["epochs"])
-    train["lr"] = float(train["lr"])
+        task_over = None
+    train = resolve(
+        TrainSettings, task=task_defaults, experiment=exp.train, override=task_over,
+        step=step.train,
+    )  # fmt: skip
     # The dev evaluations during training batch by the evaluation's token budget too (run-only:
     # not part of the stage id, like checkpoint_every).
     train["eval_max_tokens"] = exp.evaluation["max_tokens"]

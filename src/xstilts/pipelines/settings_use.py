@@ -4,14 +4,16 @@ them unused (checked at plan time, before any stage trains)."""
 from __future__ import annotations
 
 from xstilts.errors import ConfigError
-from xstilts.pipelines.experiment import ExperimentSpec
-from xstilts.pipelines.validate import TRAIN_KEYS
+from xstilts.pipelines.experiment_spec import ExperimentSpec
+from xstilts.settings import FeaturizeSettings, TrainSettings, keys, only_for
 from xstilts.tasks.registry import get_task
 from xstilts.tasks.spec import TaskType
 
-# Only QA reads the window/answer settings; retrieval tasks read only max_length.
-QA_ONLY = ("stride", "max_query_length", "n_best", "max_answer_length")
-RETRIEVAL_KEYS = ("max_length",)
+# Read from the schema: only QA reads the window/answer settings; retrieval tasks read only the
+# featurization settings every type shares (max_length).
+QA_ONLY = only_for(FeaturizeSettings, TaskType.EXTRACTIVE_QA.value)
+RETRIEVAL_KEYS = keys(FeaturizeSettings, TaskType.RETRIEVAL.value)
+TRAIN_KEYS = keys(TrainSettings)
 
 
 def check_settings_use(exp: ExperimentSpec) -> list[str]:

@@ -252,16 +252,9 @@ def load_stage_model(
 
 
 def featurize_config(spec: StageSpec, task: TaskSpec) -> FeaturizeConfig:
-    """Per-task featurization: task defaults overridden by ``spec.train["tasks"][name]``."""
-    values = {k: v for k, v in task.defaults.items() if k in _FEATURIZE_KEYS}
-    values.update(
-        {
-            k: v
-            for k, v in (spec.train.get("tasks") or {}).get(task.name, {}).items()
-            if k in _FEATURIZE_KEYS
-        }
-    )
-    return FeaturizeConfig(**values)
+    """Per-task featurization: ``spec.train["tasks"][name]``, resolved by the planner."""
+    values = (spec.train.get("tasks") or {}).get(task.name, {})
+    return FeaturizeConfig(**{k: v for k, v in values.items() if k in _FEATURIZE_KEYS})
 
 
 def _prepare_task(

@@ -28,6 +28,7 @@ from xstilts.models import checkpoint
 from xstilts.models.heads import PoolingHead
 from xstilts.models.model import XstiltsModel
 from xstilts.pipelines.stage_spec import StageSpec
+from xstilts.settings import FeaturizeSettings, resolve
 from xstilts.tasks import get_task
 from xstilts.tasks.data import available_languages, data_files, load_examples, undeclared_files
 from xstilts.tasks.formats import FeaturizeConfig
@@ -217,12 +218,13 @@ def describe_change(
 def _eval_featurize(
     spec: StageSpec, heads_info: Mapping[str, Any], task: TaskSpec, settings: EvalSettings
 ) -> FeaturizeConfig:
-    """The trained head's featurization, or (retrieval) task defaults < ``settings.featurize``."""
+    """The trained head's featurization, or (retrieval) ``settings.featurize`` as resolved by
+    the experiment (else, for settings built by hand, the task's own resolved defaults)."""
     if task.type is TaskType.RETRIEVAL:
-        values = {k: v for k, v in task.defaults.items() if k in _FEATURIZE_KEYS}
-        values.update(
-            {k: v for k, v in settings.featurize.get(task.name, {}).items() if k in _FEATURIZE_KEYS}
+        values = settings.featurize.get(task.name) or resolve(
+            FeaturizeSettings, task=task.defaults, task_type=task.type.value
         )
+        values = {k: v for k, v in values.items() if k in _FEATURIZE_KEYS}
         values.update(pooling=settings.retrieval_pooling, layer=settings.retrieval_layer)
         return FeaturizeConfig(**values)
     if task.head not in heads_info:

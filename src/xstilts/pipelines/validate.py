@@ -6,15 +6,14 @@ value (the same path a ``key.path=value`` override would use), e.g. ``intermedia
 
 from __future__ import annotations
 
-import math
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from xstilts import settings as S
 from xstilts.errors import ConfigError
 from xstilts.pipelines.encoder_checks import check_tiny
-from xstilts.pipelines.experiment import (
+from xstilts.pipelines.experiment_spec import (
     TOP_KEYS,
     ExperimentSpec,
     IntermediateOption,
@@ -25,82 +24,16 @@ from xstilts.pipelines.experiment import (
 from xstilts.pipelines.shapes import check_shapes
 from xstilts.tasks.registry import get_task
 from xstilts.tasks.spec import TaskSpec, TaskType
-from xstilts.training.freeze_parts import FREEZE_HELP, valid_freeze
 
-_FLOAT_TEXT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
-Check = Callable[[Any], bool]
-
-
-def _num(v: Any) -> float | None:
-    """A finite number from a YAML value (``"1e-5"`` is a string to YAML 1.1), else None.
-
-    ``.inf``/``.nan`` (and ``1e400``, which overflows to inf) are refused: an infinite epoch
-    count would train forever, and every comparison with NaN is false.
-    """
-    numeric = isinstance(v, int | float) or (isinstance(v, str) and _FLOAT_TEXT.match(v.strip()))
-    if isinstance(v, bool) or not numeric:
-        return None
-    try:
-        out = float(v)
-    except OverflowError:  # an integer of hundreds of digits
-        return None
-    return out if math.isfinite(out) else None
+# The keys a train/overrides/mixture-train mapping may hold: both sections of the schema.
+FEATURIZE_KEYS = S.keys(S.FeaturizeSettings)
+TRAIN_KEYS = S.keys(S.TrainSettings)
+SAMPLING = S.SAMPLING
+TINY_KEYS = S.keys(S.TinyEncoderSettings)
 
 
-def _non_finite(v: Any) -> bool:
-    """``.inf``, ``.nan`` or a numeric string that overflows (``"1e400"``)."""
-    if isinstance(v, str) and _FLOAT_TEXT.match(v.strip()):
-        v = float(v)
-    return isinstance(v, float) and not math.isfinite(v)
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-_RULES: dict[str, tuple[Check, str]] = {
-    "lr": (lambda v: (_num(v) or 0) > 0, "a number > 0"),
-    "weight_decay": (lambda v: _num(v) is not None and _num(v) >= 0, "a number >= 0"),
-    "warmup_ratio": (lambda v: _num(v) is not None and 0 <= _num(v) <= 1, "a number in [0, 1]"),
-    "epochs": (lambda v: _num(v) is not None and _num(v) >= 0, "a number >= 0"),
-    "max_steps": (lambda v: v is None or (_is_int(v) and v >= 1), "null or an integer >= 1"),
-    "batch_size": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
-    "max_tokens": (lambda v: v is None or (_is_int(v) and v >= 1), "null or an integer >= 1"),
-    "grad_accum": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
-    "max_grad_norm": (lambda v: (_num(v) or 0) > 0, "a number > 0"),
-    "eval_every": (lambda v: v is None or (_is_int(v) and v >= 1), "null or an integer >= 1"),
-    "patience": (lambda v: v is None or (_is_int(v) and v >= 1), "null or an integer >= 1"),
-    "max_train_examples": (lambda v: v is None or (_is_int(v) and v >= 1), "null or int >= 1"),
-    "max_dev_examples": (lambda v: v is None or (_is_int(v) and v >= 1), "null or int >= 1"),
-    "precision": (lambda v: v in ("auto", "fp32", "bf16"), "one of auto, fp32, bf16"),
-    "compile": (lambda v: isinstance(v, bool), "true or false"),
-    "checkpoint_every": (lambda v: v is None or (_is_int(v) and v >= 1), "null or int >= 1"),
-    "keep_checkpoints": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
-    "deterministic": (lambda v: isinstance(v, bool), "true or false"),
-    "threads": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
-    "log_every": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
-    "freeze": (
-        valid_freeze,
-        f"a list of parts to freeze, each frozen once: {FREEZE_HELP}",
-    ),
-    "max_length": (lambda v: _is_int(v) and v >= 8, "an integer >= 8"),
-    "stride": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
-    "max_query_length": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
-    "n_best": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
-    "max_answer_length": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
-}
-FLOAT_KEYS = ("lr", "weight_decay", "warmup_ratio", "epochs", "max_grad_norm")
-FEATURIZE_KEYS = ("max_length", "stride", "max_query_length", "n_best", "max_answer_length")
-TRAIN_KEYS = tuple(k for k in _RULES if k not in FEATURIZE_KEYS)
-SAMPLING = ("proportional", "temperature", "uniform")
-TINY_DEFAULTS = {
-    "vocab_size": 4000, "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
-    "intermediate_size": 128, "seed": 0,
-}  # fmt: skip
-TINY_KEYS = (
-    *TINY_DEFAULTS, "max_position_embeddings", "type_vocab_size", "hidden_dropout_prob",
-    "attention_probs_dropout_prob", "hidden_act", "layer_norm_eps",
-)  # fmt: skip
+def _section_of(key: str) -> type:
+    return S.FeaturizeSettings if key in FEATURIZE_KEYS else S.TrainSettings
 
 
 def check_train_values(values: Mapping[str, Any], where: str) -> dict[str, Any]:
@@ -111,17 +44,16 @@ def check_train_values(values: Mapping[str, Any], where: str) -> dict[str, Any]:
     """
     if not isinstance(values, Mapping):
         raise ConfigError("must be a mapping of training settings", key=where)
-    check_keys(values, list(_RULES), where)
+    check_keys(values, [*TRAIN_KEYS, *FEATURIZE_KEYS], where)
     out = dict(values)
     for key, value in values.items():
-        ok, wanted = _RULES[key]
-        if _non_finite(value):
+        if S.non_finite(value):
             raise ConfigError(f"bad value {value!r}: not a finite number", key=f"{where}.{key}")
-        if not ok(value):
+        wanted = S.problem(_section_of(key), key, value)
+        if wanted is not None:
             shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
             raise ConfigError(f"bad value {shown}: must be {wanted}", key=f"{where}.{key}")
-        if key in FLOAT_KEYS:
-            out[key] = float(_num(value))  # type: ignore[arg-type]
+        out[key] = S.as_value(_section_of(key), key, value)
     return out
 
 
@@ -154,16 +86,19 @@ def _mixture_step(entry: Mapping[str, Any], key: str) -> Step:
     if not isinstance(tasks, list) or len(tasks) < 2:
         raise ConfigError("a mixture needs a list of at least two tasks", key=f"{key}.mixture")
     names = tuple(_trainable(t, f"{key}.mixture.{i}") for i, t in enumerate(tasks))
-    sampling = entry.get("sampling", "proportional")
-    if sampling not in SAMPLING:
+    given = {k: entry[k] for k in ("sampling", "temperature") if k in entry}
+    if S.problem(S.MixtureSettings, "sampling", given.get("sampling")) and "sampling" in given:
         raise ConfigError(
-            f"unknown sampling {sampling!r}", key=f"{key}.sampling", hint=f"one of {SAMPLING}"
-        )
-    temperature = _num(entry.get("temperature", 2.0 if sampling == "temperature" else 1.0))
-    if temperature is None or temperature <= 0:
+            f"unknown sampling {given['sampling']!r}", key=f"{key}.sampling",
+            hint=f"one of {SAMPLING}",
+        )  # fmt: skip
+    if "temperature" in given and S.problem(S.MixtureSettings, "temperature", given["temperature"]):
         raise ConfigError("temperature must be a number > 0", key=f"{key}.temperature")
+    if given.get("sampling") == "temperature":
+        given.setdefault("temperature", S.TEMPERATURE_SAMPLING_DEFAULT)
+    mixture = S.resolve(S.MixtureSettings, step=given)
     train = check_train_values(entry.get("train") or {}, f"{key}.train")
-    return Step(names, {"sampling": sampling, "temperature": temperature}, train)
+    return Step(names, mixture, train)
 
 
 def _step(entry: Any, key: str) -> Step:
@@ -244,12 +179,12 @@ def _encoder(raw: Any, all_tasks: list[str], base: Path | None = None) -> dict[s
     check_keys(raw, ["tiny", "tokenizer"], "encoder")
     tiny = dict(raw["tiny"] or {})
     check_keys(tiny, TINY_KEYS, "encoder.tiny")
-    tiny = {**TINY_DEFAULTS, **tiny}
+    # Values as written (checked below by check_tiny): tiny settings keep their YAML types.
+    tiny = {**S.resolve(S.TinyEncoderSettings), **tiny}
     tok = dict(raw.get("tokenizer") or {})
-    check_keys(tok, ["train_on", "max_lines", "vocab_size"], "encoder.tokenizer")
-    tok.setdefault("train_on", all_tasks)
-    tok.setdefault("max_lines", 2000)
-    tok.setdefault("vocab_size", tiny["vocab_size"])
+    check_keys(tok, S.keys(S.TokenizerSettings), "encoder.tokenizer")
+    derived = {"train_on": all_tasks, "vocab_size": tiny["vocab_size"]}  # schema default None
+    tok = {**S.resolve(S.TokenizerSettings), **derived, **tok}
     for i, name in enumerate(tok["train_on"]):
         _task(name, f"encoder.tokenizer.train_on.{i}")
     check_tiny(tiny, tok)
@@ -260,21 +195,15 @@ def _evaluation(raw: Any, targets: tuple[str, ...]) -> dict[str, Any]:
     raw = dict(raw or {})
     keys = ["max_eval_examples", "max_tokens", "languages", "retrieval", "precision"]
     check_keys(raw, keys, "evaluation")
-    cap = raw.get("max_eval_examples")
-    if cap is not None and not (_is_int(cap) and cap >= 1):
-        raise ConfigError("must be null or an integer >= 1", key="evaluation.max_eval_examples")
-    max_tokens = raw.get("max_tokens", 16384)
-    if not (_is_int(max_tokens) and max_tokens >= 16):
-        raise ConfigError("must be an integer >= 16", key="evaluation.max_tokens")
+    for name in S.keys(S.EvaluationSettings):
+        if name in raw and (wanted := S.problem(S.EvaluationSettings, name, raw[name])):
+            raise ConfigError(f"must be {wanted}", key=f"evaluation.{name}")
+    resolved = S.resolve(S.EvaluationSettings, experiment=raw)
     retrieval = dict(raw.get("retrieval") or {})
-    check_keys(retrieval, ["pooling", "layer"], "evaluation.retrieval")
-    retrieval.setdefault("pooling", "mean")
-    retrieval.setdefault("layer", None)
-    if retrieval["pooling"] not in ("mean", "cls"):
-        raise ConfigError("must be mean or cls", key="evaluation.retrieval.pooling")
-    precision = raw.get("precision", "auto")
-    if precision not in ("auto", "fp32", "bf16"):
-        raise ConfigError("must be auto, fp32 or bf16", key="evaluation.precision")
+    check_keys(retrieval, S.keys(S.RetrievalSettings), "evaluation.retrieval")
+    for name in S.keys(S.RetrievalSettings):
+        if name in retrieval and (wanted := S.problem(S.RetrievalSettings, name, retrieval[name])):
+            raise ConfigError(f"must be {wanted}", key=f"evaluation.retrieval.{name}")
     languages: dict[str, list[str] | None] = {}
     for task, langs in dict(raw.get("languages") or {}).items():
         key = f"evaluation.languages.{task}"
@@ -297,25 +226,23 @@ def _evaluation(raw: Any, targets: tuple[str, ...]) -> dict[str, Any]:
             langs = list(langs)
         languages[task] = langs
     return {
-        "max_eval_examples": cap, "max_tokens": max_tokens, "languages": languages,
-        "retrieval": retrieval, "precision": precision,
+        **resolved, "languages": languages,
+        "retrieval": S.resolve(S.RetrievalSettings, experiment=retrieval),
     }  # fmt: skip
 
 
 def _mlm(raw: Any) -> dict[str, Any]:
     if not raw:
         return {}
-    check_keys(raw, ["weight", "probability", "texts_from", "max_length"], "mlm")
-    out = {"weight": 1.0, "probability": 0.15, "texts_from": [], **raw}
-    if (_num(out["weight"]) or 0) <= 0:
-        raise ConfigError("must be a number > 0", key="mlm.weight")
-    if "max_length" in out and not _RULES["max_length"][0](out["max_length"]):
-        raise ConfigError(f"must be {_RULES['max_length'][1]}", key="mlm.max_length")
-    if not 0 < (_num(out["probability"]) or 0) < 1:
-        raise ConfigError("must be a number in (0, 1)", key="mlm.probability")
+    check_keys(raw, S.keys(S.MlmSettings), "mlm")
+    for name in ("weight", "max_length", "probability"):
+        if name in raw and (wanted := S.problem(S.MlmSettings, name, raw[name])):
+            raise ConfigError(f"must be {wanted}", key=f"mlm.{name}")
+    out = S.resolve(S.MlmSettings, experiment=raw)
+    out["texts_from"] = list(out["texts_from"])
     for i, name in enumerate(out["texts_from"]):
         _task(name, f"mlm.texts_from.{i}")
-    return {**out, "weight": float(out["weight"]), "probability": float(out["probability"])}
+    return out
 
 
 def _path(base: Path, value: Any, key: str) -> Path:
@@ -340,7 +267,7 @@ def build_spec(raw: dict[str, Any], base: Path, path: Path | None) -> Experiment
             f"bad experiment name {name!r}", key="name", hint="no slashes: it names a directory"
         )
     seeds = raw.get("seeds", [0])
-    if not isinstance(seeds, list) or not seeds or not all(_is_int(s) for s in seeds):
+    if not isinstance(seeds, list) or not seeds or not all(S.is_int(s) for s in seeds):
         raise ConfigError("seeds must be a non-empty list of integers", key="seeds")
     if len(set(seeds)) != len(seeds):
         raise ConfigError("seeds are repeated", key="seeds")

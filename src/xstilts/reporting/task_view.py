@@ -95,6 +95,7 @@ def _sample(spec: TaskSpec, data_dir: Path) -> tuple[str, str, list[Any]]:
 def show_task(console: Console, name: str, data_dir: Path, tokenizer_name: str | None) -> None:
     """Print the spec, then three examples featurized and decoded back to text."""
     from xstilts.models.tokenizer import load_tokenizer, train_tokenizer
+    from xstilts.settings import FeaturizeSettings, resolve
     from xstilts.tasks.formats import FeaturizeConfig, get_format
     from xstilts.training.mlm import example_texts
 
@@ -105,8 +106,10 @@ def show_task(console: Console, name: str, data_dir: Path, tokenizer_name: str |
         tokenizer = load_tokenizer(tokenizer_name)
     else:  # a tiny tokenizer trained on the shown examples: no download, and enough to decode
         tokenizer = train_tokenizer([t for ex in examples for t in example_texts(ex)], 500)
-    keys = {f.name for f in dataclasses.fields(FeaturizeConfig)}
-    cfg = FeaturizeConfig(**{k: v for k, v in spec.defaults.items() if k in keys})
+    # The task's own settings (built-in < task defaults), resolved as a stage resolves them.
+    cfg = FeaturizeConfig(
+        **resolve(FeaturizeSettings, task=spec.defaults, task_type=spec.type.value)
+    )
     features = get_format(spec.type).featurize(examples, tokenizer, spec, cfg)
     console.print(f"[bold]{len(features)} features from {len(examples)} {split}/{lang} examples[/]")
     for i, feat in enumerate(features[:SHOWN_EXAMPLES]):

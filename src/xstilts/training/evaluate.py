@@ -20,6 +20,7 @@ from torch import nn
 from transformers import PreTrainedTokenizerBase
 
 from xstilts.batch import Feature, pack
+from xstilts.settings import EvaluationSettings, RetrievalSettings, default
 from xstilts.tasks.examples import Example
 from xstilts.tasks.formats import FeaturizeConfig, TaskFormat, get_format
 from xstilts.tasks.spec import TaskSpec, TaskType
@@ -43,12 +44,13 @@ class EvalSettings:
             (retrieval: ``overrides.<task>.max_length``); a trained head brings its own.
     """
 
-    max_eval_examples: int | None = None
-    max_tokens: int = 16384
-    retrieval_pooling: str = "mean"
-    retrieval_layer: int | None = None
+    # Defaults from the schema (xstilts.settings); an experiment passes its resolved values.
+    max_eval_examples: int | None = default(EvaluationSettings, "max_eval_examples")
+    max_tokens: int = default(EvaluationSettings, "max_tokens")
+    retrieval_pooling: str = default(RetrievalSettings, "pooling")
+    retrieval_layer: int | None = default(RetrievalSettings, "layer")
     languages: Mapping[str, tuple[str, ...] | None] = field(default_factory=dict)
-    precision: str = "auto"
+    precision: str = default(EvaluationSettings, "precision")
     featurize: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def languages_for(self, task: str) -> tuple[str, ...] | None:

@@ -24,6 +24,7 @@ from torch import nn
 
 from xstilts.batch import Feature, PackedBatch, pack
 from xstilts.errors import StageInterrupted, TrainingError
+from xstilts.settings import EvaluationSettings, MixtureSettings, TrainSettings, default
 from xstilts.tasks.examples import Example
 from xstilts.tasks.formats import FeaturizeConfig, TaskFormat
 from xstilts.tasks.spec import TaskSpec
@@ -57,32 +58,19 @@ class TrainTask:
 
 
 @dataclass
-class TrainConfig:
-    """Training hyper-parameters (the resolved ``StageSpec.train`` keys, see the contract)."""
+class TrainConfig(TrainSettings):
+    """Training hyper-parameters: the schema's ``train`` settings plus what a stage adds.
 
-    lr: float = 2e-5
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.1
-    epochs: float = 1.0
-    max_steps: int | None = None
-    batch_size: int = 32
-    max_tokens: int | None = None
-    grad_accum: int = 1
-    max_grad_norm: float = 1.0
-    eval_every: int | None = None
-    patience: int | None = None
-    precision: str = "auto"
-    compile: bool = False
+    The settings' fields and defaults are :class:`xstilts.settings.TrainSettings`'s (the
+    resolved ``StageSpec.train`` keys); the fields below come from the stage, the mixture and
+    the evaluation settings.
+    """
+
     seed: int = 0
-    sampling: str = "proportional"
-    temperature: float = 1.0
-    padding_idx: int = 1
-    eval_max_tokens: int = 16384
-    log_every: int = 10
-    checkpoint_every: int | None = None
-    keep_checkpoints: int = 2
-    deterministic: bool = False
-    freeze: tuple[str, ...] = ()
+    sampling: str = default(MixtureSettings, "sampling")
+    temperature: float = default(MixtureSettings, "temperature")
+    padding_idx: int = 1  # the tokenizer's pad id, set from the stage's tokenizer
+    eval_max_tokens: int = default(EvaluationSettings, "max_tokens")
 
     @classmethod
     def from_stage(
@@ -91,8 +79,9 @@ class TrainConfig:
         """Build from a resolved ``StageSpec.train`` / ``.mixture`` (unknown keys ignored)."""
         known = {f for f in cls.__dataclass_fields__ if f not in ("seed", "padding_idx")}
         kwargs = {k: v for k, v in train.items() if k in known}
-        kwargs["sampling"] = mixture.get("sampling", "proportional")
-        kwargs["temperature"] = float(mixture.get("temperature", 1.0))
+        for name in ("sampling", "temperature"):  # a single-task stage has no mixture settings
+            kwargs[name] = mixture.get(name, default(MixtureSettings, name))
+        kwargs["temperature"] = float(kwargs["temperature"])
         return cls(**kwargs, seed=seed, padding_idx=padding_idx)
 
 

@@ -13,12 +13,16 @@ import random
 from collections.abc import Sequence
 
 from xstilts.errors import ConfigError
+from xstilts.settings import SAMPLING, MixtureSettings, default
 
-SAMPLING_MODES = ("proportional", "temperature", "uniform")
+SAMPLING_MODES = SAMPLING
+# The schema's defaults (xstilts.settings.MixtureSettings), for samplers built by hand.
+_SAMPLING = default(MixtureSettings, "sampling")
+_TEMPERATURE = default(MixtureSettings, "temperature")
 
 
 def mixture_probabilities(
-    sizes: Sequence[int], sampling: str = "proportional", temperature: float = 1.0
+    sizes: Sequence[int], sampling: str = _SAMPLING, temperature: float = _TEMPERATURE
 ) -> list[float]:
     """Sampling probability of each task.
 
@@ -55,8 +59,8 @@ class MixtureSampler:
     def __init__(
         self,
         sizes: Sequence[int],
-        sampling: str = "proportional",
-        temperature: float = 1.0,
+        sampling: str = _SAMPLING,
+        temperature: float = _TEMPERATURE,
         seed: int = 0,
     ) -> None:
         self.probabilities = mixture_probabilities(sizes, sampling, temperature)

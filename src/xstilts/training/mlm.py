@@ -22,6 +22,7 @@ from transformers import PreTrainedTokenizerBase
 from xstilts.batch import IGNORE_INDEX, PackedBatch, pack
 from xstilts.errors import DataError
 from xstilts.pipelines.stage_spec import StageSpec
+from xstilts.settings import MlmSettings, TrainSettings, default
 from xstilts.tasks.examples import Example
 
 MLM_HEAD = "mlm"
@@ -81,8 +82,8 @@ class MlmObjective:
         tokenizer: PreTrainedTokenizerBase,
         *,
         weight: float,
-        probability: float = 0.15,
-        batch_size: int = 16,
+        probability: float = default(MlmSettings, "probability"),
+        batch_size: int = default(TrainSettings, "batch_size"),
         seed: int = 0,
     ) -> None:
         if not sequences:
@@ -182,12 +183,13 @@ def build_mlm_objective(
     """
     names = spec.mlm.get("texts_from") or list(spec.tasks)
     texts = task_texts(names, data_dir, int(spec.train.get("max_train_examples") or 10**9))
-    max_len = int(spec.mlm.get("max_length", 128))
+    max_len = int(spec.mlm.get("max_length", default(MlmSettings, "max_length")))  # sparse
     ids = tokenizer(texts, truncation=True, max_length=max_len)["input_ids"]
     embeddings = model.encoder.get_input_embeddings().weight.detach()  # [V, H]
     model.add_head(MLM_HEAD, MlmHead(embeddings))
     return MlmObjective(
-        ids, tokenizer, weight=float(spec.mlm.get("weight", 1.0)),
-        probability=float(spec.mlm.get("probability", 0.15)),
-        batch_size=int(spec.train.get("batch_size", 16)), seed=spec.seed,
+        ids, tokenizer, weight=float(spec.mlm.get("weight", default(MlmSettings, "weight"))),
+        probability=float(spec.mlm.get("probability", default(MlmSettings, "probability"))),
+        batch_size=int(spec.train.get("batch_size", default(TrainSettings, "batch_size"))),
+        seed=spec.seed,
     )  # fmt: skip

@@ -6,7 +6,7 @@ tables and their LayerNorm, the "embedding layer" frozen by Wu & Dredze, 2019). 
 Large the word table is 250,002 x 1024 = 256 M of its 560 M parameters, so AdamW then reads and
 writes less than half of the model at every step, and no gradient is computed for the table.
 ``layer.N`` / ``layers.A-B`` also freeze transformer layers (see
-:mod:`xstilts.training.freeze_parts`). Frozen parameters get no gradient and no optimizer state,
+:func:`xstilts.settings.expand_part`). Frozen parameters get no gradient and no optimizer state,
 and stay bit-identical.
 """
 
@@ -19,7 +19,7 @@ from torch import nn
 
 from xstilts.errors import ConfigError
 from xstilts.models.packed import attention_path
-from xstilts.training.freeze_parts import FREEZE_HELP, freeze_units
+from xstilts.settings import FREEZE_HELP, freeze_units
 
 # train.freeze "embeddings" -> the encoder submodule it freezes; layers are found by _layer_list.
 FREEZABLE: dict[str, str] = {"embeddings": "embeddings"}
@@ -43,7 +43,7 @@ def freeze_parameters(model: nn.Module, parts: Sequence[str]) -> list[str]:
 
     Args:
         model: An ``XstiltsModel`` (``model.encoder`` is the HF encoder).
-        parts: ``train.freeze`` entries (:mod:`xstilts.training.freeze_parts`).
+        parts: ``train.freeze`` entries (:func:`xstilts.settings.expand_part`).
 
     Returns:
         Names of the parameters frozen (relative to ``model``).

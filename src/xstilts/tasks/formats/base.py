@@ -25,13 +25,17 @@ from torch import nn
 from transformers import PreTrainedTokenizerBase
 
 from xstilts.batch import Feature, PackedBatch
+from xstilts.settings import FeaturizeSettings, RetrievalSettings, default
 from xstilts.tasks.examples import Example
 from xstilts.tasks.spec import TaskSpec, TaskType
 
 
 @dataclass(frozen=True)
-class FeaturizeConfig:
+class FeaturizeConfig(FeaturizeSettings):
     """Settings that change features (part of the feature-cache key and the stage id).
+
+    The fields and defaults are the schema's (:class:`xstilts.settings.FeaturizeSettings`,
+    then :class:`~xstilts.settings.RetrievalSettings`); build one from resolved values.
 
     Attributes:
         max_length: Maximum tokens per sequence, special tokens included.
@@ -43,13 +47,9 @@ class FeaturizeConfig:
         layer: Retrieval: encoder layer whose output is pooled (``None`` = middle layer).
     """
 
-    max_length: int = 256
-    stride: int = 128
-    max_query_length: int = 64
-    n_best: int = 20
-    max_answer_length: int = 30
-    pooling: str = "mean"
-    layer: int | None = None
+    # Appended after the schema's fields, in this order (asdict keys of cached evaluations).
+    pooling: str = default(RetrievalSettings, "pooling")
+    layer: int | None = default(RetrievalSettings, "layer")
 
 
 class TaskFormat(Protocol):
