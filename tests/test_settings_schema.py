@@ -49,7 +49,7 @@ def _ids(plan: Plan) -> list[str]:
     return [s.stage_id for s in plan.stages]
 
 
-@pytest.mark.parametrize("config", ["configs/demo.yaml", "studies/mini_xstilts_cpu.yaml"])
+@pytest.mark.parametrize("config", ["configs/demo_tiny.yaml"])
 def test_stage_ids_of_configs_are_unchanged(config: str, data_root: Path) -> None:
     exp = load_experiment(REPO / config, [f"data_dir={data_root}"], check_data=False)
     assert _ids(build_plan(exp, count_examples=False)) == STAGE_IDS[config]
