@@ -25,13 +25,12 @@ from transformers import PreTrainedTokenizerBase
 from xstilts.errors import CheckpointError, ConfigError, DataError
 from xstilts.fileio import write_json
 from xstilts.models import checkpoint
-from xstilts.models.heads import PoolingHead
 from xstilts.models.model import XstiltsModel
 from xstilts.pipelines.stage_spec import StageSpec
 from xstilts.tasks import get_task
 from xstilts.tasks.data import available_languages, data_files, load_examples, undeclared_files
-from xstilts.tasks.formats import FeaturizeConfig
-from xstilts.tasks.spec import TaskSpec, TaskType
+from xstilts.tasks.formats import FeaturizeConfig, format_of
+from xstilts.tasks.spec import TaskSpec
 from xstilts.training.evaluate import (
     EvalRecord,
     EvalResults,
@@ -218,7 +217,7 @@ def _eval_featurize(
     spec: StageSpec, heads_info: Mapping[str, Any], task: TaskSpec, settings: EvalSettings
 ) -> FeaturizeConfig:
     """The trained head's featurization, or (retrieval) task defaults < ``settings.featurize``."""
-    if task.type is TaskType.RETRIEVAL:
+    if not format_of(task).trainable:  # no trained head brings its featurization
         values = {k: v for k, v in task.defaults.items() if k in _FEATURIZE_KEYS}
         values.update(
             {k: v for k, v in settings.featurize.get(task.name, {}).items() if k in _FEATURIZE_KEYS}
@@ -251,18 +250,16 @@ def _evaluate_one(
         for lang in langs
     }
     predictions: dict[str, list[Any]] = {}
+    fmt = format_of(task)
     # As EvalRecord.n_examples: retrieval counts its gold pairs (one corpus per language).
-    counts = {
-        lang: sum(len(c.gold) for c in exs) if task.type is TaskType.RETRIEVAL else len(exs)
-        for lang, exs in examples.items()
-    }
-    if task.type is TaskType.RETRIEVAL:
+    counts = {lang: fmt.scored_count(exs) for lang, exs in examples.items()}
+    if not fmt.trainable:  # retrieval: a parameter-free head added for this evaluation only
         layer = fcfg.layer
         if layer is None:
             layer = model.num_layers // 2  # XTREME's choice, as in XstiltsModel.head_layer
         fcfg = dataclasses.replace(fcfg, layer=layer)
         keep = [h for h in model.heads if h != RETRIEVAL_HEAD]
-        model.add_head(RETRIEVAL_HEAD, PoolingHead(layer=layer, pooling=fcfg.pooling))
+        model.add_head(RETRIEVAL_HEAD, fmt.make_head(task, model.hidden_size, fcfg))
         try:
             recs = evaluate_task(model, task, examples, tokenizer, fcfg, settings, device,
                                  head=RETRIEVAL_HEAD, details_out=details)  # fmt: skip
