@@ -103,11 +103,11 @@ def _check_rescore(out: Path, root: Path) -> None:
 
 def test_bucc_export_rescores_to_the_mined_f1(tmp_path: Path) -> None:
     """BUCC pairs: mined from (synthetic) embeddings, scored, exported, re-read: same F1."""
-    from xstilts.metrics.per_example import example_details
     from xstilts.metrics.retrieval import bucc_f1, mine_bucc_pairs
     from xstilts.reporting.collect import ExperimentData, RunData
     from xstilts.reporting.export import export_xtreme
     from xstilts.tasks.examples import RetrievalCorpus
+    from xstilts.tasks.formats import example_details
 
     rng = np.random.default_rng(0)
     tgt = rng.normal(size=(60, 16)).astype(np.float32)
@@ -188,10 +188,10 @@ def test_perfect_predictions_score_100_against_xtremes_own_label_files(
     task: str, data_root: Path, tmp_path: Path
 ) -> None:
     """XNLI used to be written as 'contradictory': a perfect file scored 66.7 with XTREME."""
-    from xstilts.metrics.per_example import example_details
     from xstilts.reporting.collect import ExperimentData, RunData
     from xstilts.reporting.export import export_xtreme
     from xstilts.tasks.data import load_examples
+    from xstilts.tasks.formats import example_details
 
     spec = get_task(task)
     examples = load_examples(spec, data_root, spec.eval_split, "de", limit=N_GOLD)
@@ -226,9 +226,9 @@ def test_a_label_without_xtreme_spelling_is_refused() -> None:
 
 def test_reidentified_qa_ids_are_stated_in_the_manifest(data_root: Path, tmp_path: Path) -> None:
     """TyDiQA's English train file repeats ids (89 for 3,696 QAs): the renaming is stated."""
-    from xstilts.metrics.per_example import example_details
     from xstilts.reporting.collect import ExperimentData, RunData
     from xstilts.reporting.export import export_xtreme
+    from xstilts.tasks.formats import example_details
     from xstilts.tasks.readers import get_reader
 
     spec = get_task("tydiqa")

@@ -179,7 +179,10 @@ def test_multiple_choice_featurize_head_loss_score(tok) -> None:
 
 
 def retrieval_spec(metrics: tuple[str, ...]) -> TaskSpec:
-    return TaskSpec(name="toy_ret", type="retrieval", version="1", splits={}, metrics=metrics)
+    kind = "mining" if "f1" in metrics else "search"  # BUCC-like / Tatoeba-like
+    return TaskSpec(
+        name="toy_ret", type="retrieval", version="1", splits={}, metrics=metrics, retrieval=kind
+    )
 
 
 def test_retrieval_featurize_pooling_and_postprocess(tok) -> None:

@@ -22,7 +22,8 @@ from xstilts.metrics import (
     xtreme_score,
 )
 from xstilts.metrics import mlqa as mlqa_mod
-from xstilts.tasks.spec import TaskType
+from xstilts.tasks import get_task
+from xstilts.tasks.formats import task_score_of
 
 # ---------------------------------------------------------------- classification
 
@@ -220,19 +221,25 @@ def test_mlqa_scores_aggregate_and_unknown_language() -> None:
 
 
 def test_task_score_per_type() -> None:
+    # The task type picks each language's number (``language_score``); task_score averages.
     qa = {"en": {"exact_match": 60.0, "f1": 80.0}, "de": {"exact_match": 40.0, "f1": 50.0}}
-    assert task_score(qa, TaskType.EXTRACTIVE_QA) == pytest.approx((70 + 45) / 2)
-    assert task_score({"en": {"accuracy": 80.0}, "fr": {"accuracy": 70.0}}, "classification") == 75
-    assert task_score({"en": {"f1": 90.0, "precision": 1.0}}, TaskType.TAGGING) == 90
-    assert task_score({"zh": {"f1": 60.0, "threshold": 1.1}}, TaskType.RETRIEVAL) == 60
-    assert task_score({"de": {"accuracy": 55.0}}, TaskType.RETRIEVAL) == 55
+    assert task_score_of(get_task("xquad"), qa) == pytest.approx((70 + 45) / 2)
+    acc = {"en": {"accuracy": 80.0}, "fr": {"accuracy": 70.0}}
+    assert task_score_of(get_task("xnli"), acc) == 75
+    assert task_score_of(get_task("panx"), {"en": {"f1": 90.0, "precision": 1.0}}) == 90
+    assert task_score_of(get_task("bucc"), {"zh": {"f1": 60.0, "threshold": 1.1}}) == 60
+    assert task_score_of(get_task("tatoeba"), {"de": {"accuracy": 55.0}}) == 55
+    # Mining is declared, not guessed from the score keys: BUCC without F1 is an error.
+    with pytest.raises(DataError, match="has no 'f1' score"):
+        task_score_of(get_task("bucc"), {"de": {"accuracy": 55.0}})
+    assert task_score({"a": {"x": 1.0}, "b": {"x": 4.0}}, lambda lang, s: s["x"] * 2) == 5.0
 
 
 def test_task_score_errors() -> None:
     with pytest.raises(DataError, match="language 'de' has no 'f1' score"):
-        task_score({"en": {"f1": 1.0}, "de": {"accuracy": 1.0}}, TaskType.TAGGING)
+        task_score_of(get_task("udpos"), {"en": {"f1": 1.0}, "de": {"accuracy": 1.0}})
     with pytest.raises(DataError, match="no languages"):
-        task_score({}, TaskType.TAGGING)
+        task_score_of(get_task("udpos"), {})
 
 
 def test_xtreme_score_needs_all_nine() -> None:

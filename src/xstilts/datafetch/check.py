@@ -22,8 +22,9 @@ from typing import Any
 
 from xstilts.datafetch.fetch import read_manifest
 from xstilts.datafetch.sources import sources_for_task
+from xstilts.tasks.formats import format_of
 from xstilts.tasks.registry import get_task, list_tasks
-from xstilts.tasks.spec import TaskSpec, TaskType
+from xstilts.tasks.spec import TaskSpec
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ def experiment_needs(exp: Any) -> list[Need]:
             needs += _trained(get_task(task), f"intermediate {option.label}")
     for target in exp.targets:
         spec = get_task(target)
-        if spec.type is not TaskType.RETRIEVAL:
+        if format_of(spec).trainable:
             needs += _trained(spec, f"target {target} (training)")
         wanted = tuple(exp.evaluation["languages"].get(target) or ())
         needs.append(Need(target, spec.eval_split, wanted, f"target {target} (evaluation)"))

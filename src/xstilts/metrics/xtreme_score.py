@@ -11,59 +11,46 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from xstilts.errors import DataError
-from xstilts.tasks.spec import TaskType
 
 XTREME_TASKS = ("xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa", "bucc", "tatoeba")
 
-
-def _metric(name: str) -> Callable[[str, Mapping[str, float]], float]:
-    def pick(lang: str, scores: Mapping[str, float]) -> float:
-        if name not in scores:
-            raise DataError(
-                f"language {lang!r} has no {name!r} score (has {sorted(scores)})", key=lang
-            )
-        return float(scores[name])
-
-    return pick
+# One language's headline number from its scores (the task type picks it: ``language_score``).
+LanguageScore = Callable[[str, Mapping[str, float]], float]
 
 
-def _qa(lang: str, scores: Mapping[str, float]) -> float:
-    return (_metric("exact_match")(lang, scores) + _metric("f1")(lang, scores)) / 2
+def metric_value(lang: str, scores: Mapping[str, float], name: str) -> float:
+    """``scores[name]`` as a float.
+
+    Raises:
+        DataError: If the language has no ``name`` score (e.g. an unlabelled set).
+    """
+    if name not in scores:
+        raise DataError(f"language {lang!r} has no {name!r} score (has {sorted(scores)})", key=lang)
+    return float(scores[name])
 
 
-def _retrieval(lang: str, scores: Mapping[str, float]) -> float:
-    # BUCC reports F1, Tatoeba accuracy; both are the retrieval type.
-    return _metric("f1" if "f1" in scores else "accuracy")(lang, scores)
-
-
-_PER_LANGUAGE: dict[TaskType, Callable[[str, Mapping[str, float]], float]] = {
-    TaskType.CLASSIFICATION: _metric("accuracy"),
-    TaskType.MULTIPLE_CHOICE: _metric("accuracy"),
-    TaskType.TAGGING: _metric("f1"),
-    TaskType.EXTRACTIVE_QA: _qa,
-    TaskType.RETRIEVAL: _retrieval,
-}
+def qa_value(lang: str, scores: Mapping[str, float]) -> float:
+    """QA's headline number: ``(exact_match + f1) / 2``."""
+    return (metric_value(lang, scores, "exact_match") + metric_value(lang, scores, "f1")) / 2
 
 
 def task_score(
-    metrics_by_lang: Mapping[str, Mapping[str, float]], task_type: TaskType | str
+    metrics_by_lang: Mapping[str, Mapping[str, float]], per_language: LanguageScore
 ) -> float:
-    """Unweighted mean over languages of the task type's headline number.
+    """Unweighted mean over languages of each language's headline number.
 
     Args:
         metrics_by_lang: Language -> metric name -> value (percent).
-        task_type: A :class:`TaskType` (or its string value) selecting the headline number.
+        per_language: ``(lang, scores) -> number``, the task type's ``language_score``.
 
     Returns:
         The task score in percent.
 
     Raises:
         DataError: If there are no languages or a language lacks the needed metric.
-        ValueError: If ``task_type`` is not a task type name.
     """
-    per_language = _PER_LANGUAGE[TaskType(task_type)]
     if not metrics_by_lang:
-        raise DataError(f"no languages to average for a {TaskType(task_type).value} task")
+        raise DataError("no languages to average for the task")
     values = [per_language(lang, scores) for lang, scores in metrics_by_lang.items()]
     return sum(values) / len(values)
 

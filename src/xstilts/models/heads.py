@@ -95,3 +95,37 @@ class PoolingHead(nn.Module):
         seq_id = torch.repeat_interleave(torch.arange(lens.numel(), device=hidden.device), lens)
         sums = hidden.new_zeros(lens.numel(), hidden.shape[-1]).index_add_(0, seq_id, hidden)
         return sums / lens.unsqueeze(-1).float()  # [S, H]
+
+
+HEAD_KINDS = ("classification", "multiple_choice", "token", "pooling")
+
+
+def build_head(
+    hidden_size: int,
+    kind: str,
+    num_outputs: int = 0,
+    *,
+    layer: int | None = None,
+    pooling: str = "mean",
+) -> nn.Module:
+    """A freshly initialised head of ``kind``, as a task type declares it (its ``head_spec``).
+
+    Args:
+        hidden_size: The encoder's hidden size ``H``.
+        kind: One of :data:`HEAD_KINDS`.
+        num_outputs: Classes (``classification``) or outputs per token (``token``).
+        layer: ``pooling``: encoder layer pooled (``None`` = the model's middle layer).
+        pooling: ``pooling``: ``"mean"`` or ``"cls"``.
+
+    Raises:
+        ConfigError: for an unknown kind.
+    """
+    if kind == "classification":
+        return ClassificationHead(hidden_size, num_outputs)
+    if kind == "multiple_choice":
+        return MultipleChoiceHead(hidden_size)
+    if kind == "token":
+        return TokenHead(hidden_size, num_outputs)
+    if kind == "pooling":
+        return PoolingHead(layer=layer, pooling=pooling)
+    raise ConfigError(f"unknown head kind {kind!r}", hint=f"use one of {HEAD_KINDS}")

@@ -23,9 +23,10 @@ from pathlib import Path
 from xstilts.errors import ConfigError, DataError
 from xstilts.pipelines.experiment_spec import ExperimentSpec
 from xstilts.tasks.data import load_examples
+from xstilts.tasks.formats import format_of
 from xstilts.tasks.readers import companion_files
 from xstilts.tasks.registry import get_task
-from xstilts.tasks.spec import TaskSpec, TaskType
+from xstilts.tasks.spec import TaskSpec
 
 # (task, version, split, lang, file stamps) of reads that passed; only successes are kept, so a
 # stale entry can skip a re-check of an unchanged file but never hide an error.
@@ -163,7 +164,7 @@ def _reads(exp: ExperimentSpec) -> Iterator[tuple[str, str, str, str]]:
                         yield task, split, spec.train_language, key
     for k, target in enumerate(exp.targets):
         spec = get_task(target)
-        if spec.type is not TaskType.RETRIEVAL:
+        if format_of(spec).trainable:
             for split in dict.fromkeys(("train", spec.dev_split)):
                 if split in spec.splits:
                     yield target, split, spec.train_language, f"targets.{k}"
@@ -256,7 +257,7 @@ def check_data(exp: ExperimentSpec) -> None:
             for task in step.tasks:
                 _require_training_data(task, data, key)
     for k, target in enumerate(exp.targets):
-        if get_task(target).type is not TaskType.RETRIEVAL:
+        if format_of(get_task(target)).trainable:
             _require_training_data(target, data, f"targets.{k}")
         _require_eval_data(exp, target, f"targets.{k}")
     if "tiny" in exp.encoder:

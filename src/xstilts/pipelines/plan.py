@@ -29,6 +29,7 @@ from xstilts.pipelines.settings_use import check_settings_use
 from xstilts.pipelines.stage_spec import StageSpec
 from xstilts.settings import FeaturizeSettings, TrainSettings, resolve
 from xstilts.tasks.data import data_fingerprint, load_examples
+from xstilts.tasks.formats import format_of
 from xstilts.tasks.registry import get_task
 from xstilts.tasks.spec import TaskType
 
@@ -242,7 +243,7 @@ def _chain_specs(
     exp: ExperimentSpec, base: StageSpec, option: IntermediateOption, target: str | None, seed: int
 ) -> Iterator[StageSpec]:
     """The train stages of one chain (intermediate steps, then the target if trained)."""
-    retrieval = tuple(t for t in exp.targets if get_task(t).type is TaskType.RETRIEVAL)
+    retrieval = tuple(t for t in exp.targets if not format_of(get_task(t)).trainable)
     parent = base.stage_id
     steps = [(s, "intermediate") for s in option.steps]
     if target is not None:
@@ -279,7 +280,7 @@ def build_plan(exp: ExperimentSpec, *, count_examples: bool = True) -> Plan:
 
     warnings = check_settings_use(exp)  # settings that reach nothing in this grid
     counter = _Counter(exp.data_dir, count_examples)
-    retrieval = tuple(t for t in exp.targets if get_task(t).type is TaskType.RETRIEVAL)
+    retrieval = tuple(t for t in exp.targets if not format_of(get_task(t)).trainable)
     base = StageSpec(
         kind="base", tasks=(), role="base", encoder=exp.encoder, parent=None, seed=0,
         evaluate=retrieval, eval_languages=_eval_languages(exp, retrieval),
@@ -298,7 +299,7 @@ def build_plan(exp: ExperimentSpec, *, count_examples: bool = True) -> Plan:
     for seed in exp.seeds:
         for option in exp.options:
             for target in exp.targets:
-                trained = get_task(target).type is not TaskType.RETRIEVAL
+                trained = format_of(get_task(target)).trainable
                 specs = list(_chain_specs(exp, base, option, target if trained else None, seed))
                 for spec in specs:
                     add(spec)

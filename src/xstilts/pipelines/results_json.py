@@ -22,9 +22,9 @@ from typing import Any
 
 from xstilts.errors import XstiltsError
 from xstilts.fileio import write_json
-from xstilts.metrics.xtreme_score import task_score
 from xstilts.pipelines.experiment import ExperimentSpec
 from xstilts.results.store import ResultsStore, versions
+from xstilts.tasks.formats import format_of
 from xstilts.tasks.registry import get_task
 
 NAME = "results.json"
@@ -37,10 +37,10 @@ def discard(exp: ExperimentSpec) -> None:
 
 
 def _score(metrics: dict[str, dict[str, float]], task: str) -> float | None:
-    langs = []
+    langs, spec = [], get_task(task)
     for lang, values in metrics.items():
         try:
-            langs.append(task_score({lang: values}, get_task(task).type))
+            langs.append(format_of(spec).language_score(spec, lang, values))
         except XstiltsError:
             continue  # an unlabelled language scores nothing
     return sum(langs) / len(langs) if langs else None

@@ -25,14 +25,13 @@ from transformers import PreTrainedTokenizerBase
 from xstilts.errors import CheckpointError, ConfigError, DataError
 from xstilts.fileio import write_json
 from xstilts.models import checkpoint
-from xstilts.models.heads import PoolingHead
 from xstilts.models.model import XstiltsModel
 from xstilts.pipelines.stage_spec import StageSpec
 from xstilts.settings import FeaturizeSettings, resolve
 from xstilts.tasks import get_task
 from xstilts.tasks.data import available_languages, data_files, load_examples, undeclared_files
-from xstilts.tasks.formats import FeaturizeConfig
-from xstilts.tasks.spec import TaskSpec, TaskType
+from xstilts.tasks.formats import FeaturizeConfig, format_of
+from xstilts.tasks.spec import TaskSpec
 from xstilts.training.evaluate import (
     EvalRecord,
     EvalResults,
@@ -220,7 +219,7 @@ def _eval_featurize(
 ) -> FeaturizeConfig:
     """The trained head's featurization, or (retrieval) ``settings.featurize`` as resolved by
     the experiment (else, for settings built by hand, the task's own resolved defaults)."""
-    if task.type is TaskType.RETRIEVAL:
+    if not format_of(task).trainable:  # no trained head brings its featurization
         values = settings.featurize.get(task.name) or resolve(
             FeaturizeSettings, task=task.defaults, task_type=task.type.value
         )
@@ -253,18 +252,16 @@ def _evaluate_one(
         for lang in langs
     }
     predictions: dict[str, list[Any]] = {}
+    fmt = format_of(task)
     # As EvalRecord.n_examples: retrieval counts its gold pairs (one corpus per language).
-    counts = {
-        lang: sum(len(c.gold) for c in exs) if task.type is TaskType.RETRIEVAL else len(exs)
-        for lang, exs in examples.items()
-    }
-    if task.type is TaskType.RETRIEVAL:
+    counts = {lang: fmt.scored_count(exs) for lang, exs in examples.items()}
+    if not fmt.trainable:  # retrieval: a parameter-free head added for this evaluation only
         layer = fcfg.layer
         if layer is None:
             layer = model.num_layers // 2  # XTREME's choice, as in XstiltsModel.head_layer
         fcfg = dataclasses.replace(fcfg, layer=layer)
         keep = [h for h in model.heads if h != RETRIEVAL_HEAD]
-        model.add_head(RETRIEVAL_HEAD, PoolingHead(layer=layer, pooling=fcfg.pooling))
+        model.add_head(RETRIEVAL_HEAD, fmt.make_head(task, model.hidden_size, fcfg))
         try:
             recs = evaluate_task(model, task, examples, tokenizer, fcfg, settings, device,
                                  head=RETRIEVAL_HEAD, details_out=details)  # fmt: skip

@@ -26,10 +26,9 @@ import numpy as np
 
 from xstilts.errors import DataError, XstiltsError
 from xstilts.metrics.per_example import score_from_stats
-from xstilts.metrics.xtreme_score import task_score
 from xstilts.results.store import ResultsStore
+from xstilts.tasks.formats import format_of
 from xstilts.tasks.registry import get_task
-from xstilts.tasks.spec import TaskType
 
 # A final training loss this many times the first one counts as diverged.
 RISING_LOSS_FACTOR = 1.5
@@ -93,10 +92,10 @@ class ExperimentData:
 
 def _lang_scores(metrics: dict[str, dict[str, float]], task: str) -> dict[str, float]:
     out = {}
-    kind = get_task(task).type
+    spec = get_task(task)
     for lang, values in metrics.items():
         try:
-            out[lang] = task_score({lang: values}, kind)
+            out[lang] = format_of(spec).language_score(spec, lang, values)
         except XstiltsError:
             continue  # e.g. an unlabelled QA set: nothing to score
     return out
@@ -141,10 +140,10 @@ def loss_flags(stage: dict[str, Any]) -> list[str]:
 
 def prediction_flags(task: str, details: dict[str, Any] | None, score: float | None) -> list[str]:
     """Majority-class / chance checks on a run's target predictions."""
-    spec = get_task(task)
-    if spec.type in (TaskType.TAGGING, TaskType.EXTRACTIVE_QA):
+    check = format_of(get_task(task)).degenerate_check  # declared by the task type
+    if check == "near_zero":
         return [f"{task}: score {score:.2f} ≈ 0"] if score is not None and score < 1.0 else []
-    if spec.type not in (TaskType.CLASSIFICATION, TaskType.MULTIPLE_CHOICE) or not details:
+    if check != "majority" or not details:
         return []
     gold = [g for d in details.values() for g in (d.get("gold") or [])]
     pred = [p for d in details.values() for p in (d.get("pred") or [])]

@@ -31,9 +31,10 @@ from typing import Any
 from xstilts.errors import DataError
 from xstilts.metrics.xtreme_score import XTREME_TASKS
 from xstilts.reporting.collect import ExperimentData
-from xstilts.tasks.readers.squad import original_ids
+from xstilts.tasks.formats import format_of
+from xstilts.tasks.formats.base import read_label, read_tag
+from xstilts.tasks.formats.extractive_qa import REIDENTIFIED_WHY
 from xstilts.tasks.registry import get_task
-from xstilts.tasks.spec import TaskType
 
 FOLDER = {"bucc": "bucc2018"}  # xstilts task name -> XTREME folder name, where they differ
 _UPOS = (
@@ -51,10 +52,12 @@ XTREME_LABELS: dict[str, dict[str, str]] = {
     "udpos": {tag: tag for tag in _UPOS},
     "panx": {tag: tag for tag in _PANX},
 }
-REIDENTIFIED_WHY = (
-    "the source file repeats question ids, so every question was scored under "
-    "'<id>#<0-based position in the file>'"
-)
+# File layouts, gold files, re-scoring and manifest notes are the task type's
+# (``prediction_file``, ``gold_file``, ``rescore``, ``export_note`` in xstilts.tasks.formats).
+__all__ = [
+    "REIDENTIFIED_WHY", "XTREME_LABELS", "export_xtreme", "folder_of", "read_label", "read_tag",
+    "reidentified", "rescore", "xtreme_label",
+]  # fmt: skip
 
 
 def folder_of(task: str) -> str:
@@ -63,7 +66,7 @@ def folder_of(task: str) -> str:
 
 
 def _ext(task: str) -> str:
-    return "json" if get_task(task).type is TaskType.EXTRACTIVE_QA else "tsv"
+    return format_of(get_task(task)).export_suffix
 
 
 def xtreme_label(task: str, name: Any) -> str:
@@ -83,26 +86,9 @@ def xtreme_label(task: str, name: Any) -> str:
     return table[str(name)]
 
 
-def _lines(task: str, values: list[Any]) -> str:
-    """A label/tag/index/pair file body (TSV tasks)."""
-    spec = get_task(task)
-    if spec.type is TaskType.TAGGING:
-        sentences = ("\n".join(xtreme_label(task, t) for t in sent) for sent in values)
-        return "\n\n".join(sentences) + "\n"
-    return "".join(f"{xtreme_label(task, v)}\n" for v in values)
-
-
 def reidentified(task: str, rec: dict[str, Any]) -> dict[str, Any] | None:
     """The manifest note for a QA record scored under re-identified ids (else ``None``)."""
-    if get_task(task).type is not TaskType.EXTRACTIVE_QA:
-        return None
-    old = original_ids(rec["ids"])
-    if old is None:
-        return None
-    mapping: dict[str, list[str]] = {}
-    for before, after in zip(old, rec["ids"], strict=True):
-        mapping.setdefault(before, []).append(after)
-    return {"why": REIDENTIFIED_WHY, "old_to_new": mapping}
+    return format_of(get_task(task)).export_note(rec)
 
 
 def _write(path: Path, text: str) -> None:
@@ -111,22 +97,11 @@ def _write(path: Path, text: str) -> None:
 
 
 def _pred_file(task: str, rec: dict[str, Any]) -> str:
-    if get_task(task).type is TaskType.EXTRACTIVE_QA:
-        return json.dumps(dict(zip(rec["ids"], rec["pred"], strict=True)), ensure_ascii=False)
-    return _lines(task, rec["pred"])
+    return format_of(get_task(task)).prediction_file(rec, lambda v: xtreme_label(task, v))
 
 
 def _gold_file(task: str, rec: dict[str, Any]) -> str | None:
-    if rec.get("gold") is None:
-        return None
-    if get_task(task).type is TaskType.EXTRACTIVE_QA:
-        qas = [
-            {"id": i, "answers": [{"text": t} for t in golds]}
-            for i, golds in zip(rec["ids"], rec["gold"], strict=True)
-        ]
-        return json.dumps({"version": "1.1", "data": [{"paragraphs": [{"qas": qas}]}]},
-                          ensure_ascii=False)  # fmt: skip
-    return _lines(task, rec["gold"])
+    return format_of(get_task(task)).gold_file(rec, lambda v: xtreme_label(task, v))
 
 
 def _slug(option: str) -> str:
@@ -182,52 +157,7 @@ def export_xtreme(data: ExperimentData, out: Path) -> dict[str, Any]:
 # ------------------------------------------------------------------ re-reading (as evaluate.py)
 
 
-def read_label(path: Path) -> list[str]:
-    """One stripped value per line (XTREME's ``read_label``)."""
-    lines = path.read_text(encoding="utf-8").split("\n")  # "\n" only, as file iteration does
-    if lines and lines[-1] == "":
-        lines.pop()
-    return [line.strip() for line in lines]
-
-
-def read_tag(path: Path) -> list[list[str]]:
-    """Sentences of stripped tags separated by blank lines (XTREME's ``read_tag``)."""
-    sentences, cur = [], []
-    for line in path.read_text(encoding="utf-8").split("\n"):
-        if line.strip():
-            cur.append(line.strip())
-        elif cur:
-            sentences.append(cur)
-            cur = []
-    return [*sentences, cur] if cur else sentences
-
-
 def rescore(pred: Path, labels: Path, task: str, lang: str) -> float:
     """The headline score (percent) of one exported file against its gold file."""
-    from xstilts.metrics import entity_scores
-    from xstilts.metrics.per_example import f1_from_counts
-    from xstilts.metrics.squad import squad_scores
-
     spec = get_task(task)
-    if spec.type is TaskType.EXTRACTIVE_QA:
-        answers = json.loads(pred.read_text(encoding="utf-8"))
-        gold_data = json.loads(labels.read_text(encoding="utf-8"))["data"]
-        qas = [qa for art in gold_data for par in art["paragraphs"] for qa in par["qas"]]
-        preds = [answers.get(qa["id"], "") for qa in qas]
-        refs = [[a["text"] for a in qa["answers"]] for qa in qas]
-        if spec.answer_normalization == "mlqa":
-            from xstilts.metrics.mlqa import mlqa_scores
-
-            s = mlqa_scores(preds, refs, lang)
-        else:
-            s = squad_scores(preds, refs)
-        return (s["exact_match"] + s["f1"]) / 2
-    if spec.type is TaskType.TAGGING:
-        return entity_scores(read_tag(labels), read_tag(pred))["f1"]
-    p, g = read_label(pred), read_label(labels)
-    if spec.type is TaskType.RETRIEVAL and "f1" in spec.metrics:
-        found, gold = set(p), set(g)  # BUCC: sets of "src<TAB>tgt" pairs, as evaluate.py
-        return f1_from_counts(len(found & gold), len(found), len(gold))
-    if len(p) != len(g):
-        raise DataError(f"{len(p)} predictions for {len(g)} labels", file=pred)
-    return 100.0 * sum(a == b for a, b in zip(p, g, strict=True)) / len(g)
+    return format_of(spec).rescore(spec, pred, labels, lang)

@@ -70,6 +70,9 @@ _ROBERTA_FAMILY = ("xlm-roberta", "roberta", "camembert")
 _TOKEN_FAMILY = (*_ROBERTA_FAMILY, "bert")
 
 
+# TaskType branches stay here on purpose: which transformers class (and which model family)
+# holds a head exactly is knowledge of transformers, used only by this export, not behaviour
+# of the task type (a new type simply has no HF export until a case is added).
 def hf_head_class(task_type: TaskType, model_type: str) -> tuple[Any, str]:
     """The ``AutoModelFor...`` class a head maps onto exactly, and its head attribute name.
 

@@ -3,7 +3,7 @@
 Numbers first (:class:`ResultTable` of :class:`Cell`), rendering second (:func:`render`), so
 tests check values and the CLI only prints. A cell is the mean over seeds (± sample standard
 deviation when there are several). Per language the task type's headline number is used
-(QA: (EM + F1) / 2), via :func:`xstilts.metrics.xtreme_score.task_score`.
+(QA: (EM + F1) / 2), the task type's ``language_score`` (:mod:`xstilts.tasks.formats`).
 
 Runs are read through :mod:`xstilts.reporting.collect`, as ``xstilts report`` reads them: a
 degenerate run is left out of every mean and marked ``†`` with its reason, and what is not

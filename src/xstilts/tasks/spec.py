@@ -27,6 +27,10 @@ class TaskType(StrEnum):
     RETRIEVAL = "retrieval"
 
 
+ANSWER_NORMALIZATIONS = ("squad", "mlqa")
+RETRIEVAL_KINDS = ("mining", "search")
+
+
 def _frozen(mapping: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return MappingProxyType(dict(mapping or {}))
 
@@ -97,6 +101,9 @@ class TaskSpec:
         head: Head-sharing key; tasks with the same key share one head (ANLI+ style).
         answer_normalization: QA only: ``"squad"`` (English rules, SQuAD v1.1 script) or
             ``"mlqa"`` (MLQA's per-language rules).
+        retrieval: Retrieval only, what is retrieved (:data:`RETRIEVAL_KINDS`): ``"mining"``
+            (BUCC: margin-mined pairs, F1 at the best threshold) or ``"search"`` (Tatoeba:
+            nearest neighbour of each English sentence, accuracy).
         is_target: True for the XTREME targets.
         defaults: Training defaults (epochs, lr, max_length, stride, batch_size, ...).
         description: One line for ``xstilts tasks``.
@@ -115,6 +122,7 @@ class TaskSpec:
     metrics: tuple[str, ...] = ("accuracy",)
     head: str = ""
     answer_normalization: str = "squad"
+    retrieval: str = ""
     is_target: bool = False
     defaults: Mapping[str, Any] = field(default_factory=dict)
     description: str = ""
@@ -135,6 +143,20 @@ class TaskSpec:
             raise ConfigError(f"task {self.name!r} of type {self.type} declares no labels")
         if self.type is TaskType.MULTIPLE_CHOICE and not self.num_choices:
             raise ConfigError(f"multiple-choice task {self.name!r} declares no num_choices")
+        if self.answer_normalization not in ANSWER_NORMALIZATIONS:
+            raise ConfigError(
+                f"unknown answer_normalization {self.answer_normalization!r}",
+                key=f"{self.name}.answer_normalization",
+                hint=f"use one of {ANSWER_NORMALIZATIONS}",
+            )
+        # Declared, not guessed from the metrics: BUCC and Tatoeba share the retrieval type.
+        wanted = RETRIEVAL_KINDS if self.type is TaskType.RETRIEVAL else ("",)
+        if self.retrieval not in wanted:
+            raise ConfigError(
+                f"task {self.name!r} of type {self.type} declares retrieval={self.retrieval!r}",
+                key=f"{self.name}.retrieval",
+                hint=f"use one of {wanted}",
+            )
 
     @property
     def label_to_id(self) -> dict[str, int]:

@@ -23,7 +23,7 @@ from xstilts.batch import Feature, pack
 from xstilts.settings import EvaluationSettings, RetrievalSettings, default
 from xstilts.tasks.examples import Example
 from xstilts.tasks.formats import FeaturizeConfig, TaskFormat, get_format
-from xstilts.tasks.spec import TaskSpec, TaskType
+from xstilts.tasks.spec import TaskSpec
 from xstilts.training.batching import make_batches
 
 EVAL_SCHEMA = 2  # bumped when the evaluation cache's identity or file layout changes
@@ -168,10 +168,8 @@ class EvalRecord:
 
 
 def selection_metric(spec: TaskSpec) -> str:
-    """The metric used for model selection: ``f1`` for QA, else the first declared metric."""
-    if spec.type is TaskType.EXTRACTIVE_QA and "f1" in spec.metrics:
-        return "f1"
-    return spec.metrics[0]
+    """The metric used for model selection, as the task type chooses it (QA: ``f1``)."""
+    return get_format(spec.type).selection_metric(spec)
 
 
 def autocast_context(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
@@ -284,7 +282,7 @@ def evaluate_task(
         head: Head name (default ``spec.head``).
         predictions_out: If given, filled with language -> per-example predictions.
         details_out: If given, filled with language -> per-example ids, predictions, gold and
-            metric statistics (:func:`xstilts.metrics.per_example.example_details`).
+            metric statistics (the task type's ``details``; :mod:`xstilts.metrics.per_example`).
 
     Returns:
         One record per (language, metric in ``spec.metrics``); other score keys (e.g. a
@@ -304,15 +302,10 @@ def evaluate_task(
         if predictions_out is not None:
             predictions_out[lang] = preds
         if details_out is not None:
-            from xstilts.metrics.per_example import example_details
-
-            details_out[lang] = example_details(spec, examples_by_lang[lang], preds, scores, lang)
+            details_out[lang] = fmt.details(spec, examples_by_lang[lang], preds, scores, lang)
         extra: dict[str, Any] = {k: v for k, v in scores.items() if k not in spec.metrics}
-        n_examples = len(examples_by_lang[lang])
-        if spec.type is TaskType.RETRIEVAL:
-            extra.update(pooling=featurize_cfg.pooling, layer=featurize_cfg.layer)
-            # One corpus per language: count its gold pairs (Tatoeba: its sentences).
-            n_examples = sum(len(c.gold) for c in examples_by_lang[lang])
+        extra.update(fmt.eval_extra(featurize_cfg))  # e.g. retrieval: pooling and layer
+        n_examples = fmt.scored_count(examples_by_lang[lang])
         records.extend(
             EvalRecord(
                 task=spec.name,

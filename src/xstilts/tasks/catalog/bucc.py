@@ -26,6 +26,7 @@ register_task(
     TaskSpec(
         name="bucc",
         type=TaskType.RETRIEVAL,
+        retrieval="mining",
         version="1",
         splits={"dev": _source("dev"), "test": _source("test")},
         eval_languages=languages.BUCC,

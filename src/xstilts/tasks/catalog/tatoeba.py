@@ -15,6 +15,7 @@ register_task(
     TaskSpec(
         name="tatoeba",
         type=TaskType.RETRIEVAL,
+        retrieval="search",
         version="2",  # 2: scored in XTREME's direction (English queries)
         splits={
             "test": SplitSource(

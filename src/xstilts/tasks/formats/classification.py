@@ -7,20 +7,19 @@ Also home of small helpers shared by the other task types (label checks, chunked
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
-import torch
-import torch.nn.functional as F
-from torch import nn
-from transformers import PreTrainedTokenizerBase
-
-from xstilts.batch import Feature, PackedBatch
 from xstilts.errors import ConfigError, DataError
-from xstilts.models.heads import ClassificationHead
 from xstilts.tasks.examples import ClassificationExample, Example
-from xstilts.tasks.formats.base import FeaturizeConfig
+from xstilts.tasks.formats.base import FeaturizeConfig, HeadSpec, TaskTypeBase
 from xstilts.tasks.spec import TaskSpec, TaskType
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedTokenizerBase
+
+    from xstilts.batch import Feature, PackedBatch
 
 # Examples tokenised per tokenizer call: large enough for the fast tokenizer's batching,
 # small enough to keep the encodings of one call in memory.
@@ -64,6 +63,8 @@ def argmax_rows(logits: torch.Tensor) -> list[int]:
 
 def label_loss(logits: torch.Tensor, batch: PackedBatch) -> torch.Tensor:
     """Cross-entropy of ``logits [B, C]`` against ``batch.labels["label"] [B]`` (fp32)."""
+    import torch.nn.functional as F  # torch only where it runs: task types import without it
+
     return F.cross_entropy(logits.float(), batch.labels["label"])
 
 
@@ -100,6 +101,20 @@ def accuracy_scores(
     return out
 
 
+def label_details(spec: TaskSpec, examples: Sequence[Any], preds: Sequence[Any]) -> dict[str, Any]:
+    """Per-example record of a one-label-per-example task: 100/0 per example (``"mean"``)."""
+    from xstilts.metrics.per_example import record
+
+    names = list(spec.labels) if spec.labels else None
+
+    def name(i: int) -> Any:
+        return names[int(i)] if names else int(i)
+
+    stats = [100.0 * (int(p) == ex.label) for p, ex in zip(preds, examples, strict=True)]
+    gold = [name(ex.label) for ex in examples]
+    return record([ex.guid for ex in examples], "mean", stats, [name(p) for p in preds], gold)
+
+
 def _class_f1(predictions: Sequence[int], references: Sequence[int], cls: int) -> float:
     """F1 (0-1) of one class."""
     tp = sum(p == cls and r == cls for p, r in zip(predictions, references, strict=True))
@@ -108,10 +123,11 @@ def _class_f1(predictions: Sequence[int], references: Sequence[int], cls: int) -
     return 2.0 * tp / (n_pred + n_ref) if n_pred + n_ref else 0.0
 
 
-class ClassificationFormat:
+class ClassificationFormat(TaskTypeBase):
     """The classification task type (see module doc)."""
 
     task_type = TaskType.CLASSIFICATION
+    degenerate_check = "majority"
 
     def featurize(
         self,
@@ -142,9 +158,9 @@ class ClassificationFormat:
                 )
         return features
 
-    def make_head(self, spec: TaskSpec, hidden_size: int, cfg: FeaturizeConfig) -> nn.Module:
+    def head_spec(self, spec: TaskSpec, cfg: FeaturizeConfig | None) -> HeadSpec:
         """XLM-R classification head with ``len(spec.labels)`` outputs."""
-        return ClassificationHead(hidden_size, len(spec.labels))
+        return HeadSpec("classification", len(spec.labels))
 
     def loss(self, logits: torch.Tensor, batch: PackedBatch) -> torch.Tensor:
         """Cross-entropy of ``logits [B, C]`` against ``batch.labels["label"] [B]``."""
@@ -171,6 +187,17 @@ class ClassificationFormat:
         """Accuracy (percent) and any F1 listed in ``spec.metrics``."""
         refs = [ex.label for ex in examples]
         return accuracy_scores(predictions, refs, spec.metrics)
+
+    def details(
+        self,
+        spec: TaskSpec,
+        examples: Sequence[Example],
+        predictions: Sequence[Any],
+        scores: Mapping[str, float],
+        lang: str,
+    ) -> dict[str, Any]:
+        """Label names predicted and gold, 100/0 per example."""
+        return label_details(spec, examples, predictions)
 
 
 FORMAT = ClassificationFormat()

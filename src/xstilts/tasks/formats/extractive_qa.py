@@ -14,25 +14,48 @@ cut happens in ``postprocess``, which searches spans across all windows of an ex
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import nn
-from transformers import PreTrainedTokenizerBase
 
-from xstilts.batch import Feature, PackedBatch, pad_tokens
 from xstilts.errors import ConfigError, DataError
-from xstilts.models.heads import TokenHead
 from xstilts.tasks.examples import Example, QAExample
-from xstilts.tasks.formats.base import FeaturizeConfig
+from xstilts.tasks.formats.base import FeaturizeConfig, HeadSpec, Spell, TaskTypeBase
 from xstilts.tasks.formats.classification import chunks, require_fast, where
+from xstilts.tasks.readers.squad import original_ids
 from xstilts.tasks.spec import TaskSpec, TaskType
 
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedTokenizerBase
+
+    from xstilts.batch import Feature, PackedBatch
+
 Span = tuple[int, int]
+REIDENTIFIED_WHY = (
+    "the source file repeats question ids, so every question was scored under "
+    "'<id>#<0-based position in the file>'"
+)
+
+
+def qa_scores(
+    spec: TaskSpec, predictions: Sequence[str], references: Sequence[Sequence[str]], lang: str
+) -> dict[str, float]:
+    """Exact match and F1 (percent) under the task's answer normalisation (the one place
+    ``spec.answer_normalization`` is read: scoring, per-example records and re-scoring)."""
+    if spec.answer_normalization == "mlqa":
+        from xstilts.metrics.mlqa import mlqa_scores
+
+        scores = mlqa_scores(list(predictions), list(references), lang)
+    else:  # "squad": TaskSpec admits no other value
+        from xstilts.metrics.squad import squad_scores
+
+        scores = squad_scores(list(predictions), list(references))
+    return {k: float(v) for k, v in scores.items()}
 
 
 def truncate_questions(
@@ -127,10 +150,12 @@ def best_span(
     return None if best is None else best[1]
 
 
-class ExtractiveQAFormat:
+class ExtractiveQAFormat(TaskTypeBase):
     """The extractive-QA task type (see module doc)."""
 
     task_type = TaskType.EXTRACTIVE_QA
+    export_suffix = "json"
+    degenerate_check = "near_zero"
 
     def featurize(
         self,
@@ -197,9 +222,9 @@ class ExtractiveQAFormat:
             "_offsets": offsets,
         }
 
-    def make_head(self, spec: TaskSpec, hidden_size: int, cfg: FeaturizeConfig) -> nn.Module:
+    def head_spec(self, spec: TaskSpec, cfg: FeaturizeConfig | None) -> HeadSpec:
         """Per-token linear H->2 (start, end)."""
-        return TokenHead(hidden_size, 2)
+        return HeadSpec("token", 2)
 
     def loss(self, logits: torch.Tensor, batch: PackedBatch) -> torch.Tensor:
         """Mean of start and end cross-entropy over each sequence's tokens.
@@ -208,6 +233,10 @@ class ExtractiveQAFormat:
             logits: ``[N, 2]`` per-token start/end logits.
             batch: Packed batch with ``labels["start"]`` / ``labels["end"]`` ``[B]``.
         """
+        import torch.nn.functional as F
+
+        from xstilts.batch import pad_tokens
+
         padded = pad_tokens(logits.float(), batch, fill=float("-inf"))  # [S, T, 2]
         start_loss = F.cross_entropy(padded[..., 0], batch.labels["start"])
         end_loss = F.cross_entropy(padded[..., 1], batch.labels["end"])
@@ -215,6 +244,8 @@ class ExtractiveQAFormat:
 
     def predict(self, logits: torch.Tensor, batch: PackedBatch) -> list[Any]:
         """Per feature: its ``[T_i, 2]`` float32 logits as a numpy array."""
+        import torch
+
         flat = logits.detach().float().cpu()  # [N, 2]
         lens = batch.seq_lens.cpu().tolist()
         return [part.numpy() for part in torch.split(flat, lens)]
@@ -256,22 +287,72 @@ class ExtractiveQAFormat:
                 file=where(unlabelled[0]),
             )
         refs = [[a.text for a in ex.answers] for ex in examples]
-        preds = [str(p) for p in predictions]
-        if spec.answer_normalization == "mlqa":
-            from xstilts.metrics.mlqa import mlqa_scores
+        return qa_scores(spec, [str(p) for p in predictions], refs, lang)
 
-            scores = mlqa_scores(preds, refs, lang)
-        elif spec.answer_normalization == "squad":
-            from xstilts.metrics.squad import squad_scores
+    def selection_metric(self, spec: TaskSpec) -> str:
+        """F1 when declared (SQuAD practice), else the first declared metric."""
+        return "f1" if "f1" in spec.metrics else spec.metrics[0]
 
-            scores = squad_scores(preds, refs)
-        else:
-            raise ConfigError(
-                f"unknown answer_normalization {spec.answer_normalization!r}",
-                key=f"{spec.name}.answer_normalization",
-                hint="use 'squad' or 'mlqa'",
-            )
-        return {k: float(v) for k, v in scores.items()}
+    def language_score(self, spec: TaskSpec, lang: str, scores: Mapping[str, float]) -> float:
+        """``(exact_match + f1) / 2``, as XTREME averages QA."""
+        from xstilts.metrics.xtreme_score import qa_value
+
+        return qa_value(lang, scores)
+
+    def details(
+        self,
+        spec: TaskSpec,
+        examples: Sequence[Example],
+        predictions: Sequence[Any],
+        scores: Mapping[str, float],
+        lang: str,
+    ) -> dict[str, Any]:
+        """Answer strings, all gold answers, ``(EM + F1) / 2`` per question (``"mean"``)."""
+        from xstilts.metrics.per_example import record
+
+        ids, answers = [ex.guid for ex in examples], [str(p) for p in predictions]
+        if not all(ex.answers for ex in examples):
+            # Unlabelled set (TyDiQA-GoldP dev as XTREME ships it): nothing to score.
+            return record(ids, "mean", None, answers, None)
+        golds = [[a.text for a in ex.answers] for ex in examples]
+        per = [qa_scores(spec, [p], [g], lang) for p, g in zip(answers, golds, strict=True)]
+        stats = [(s["exact_match"] + s["f1"]) / 2 for s in per]
+        return record(ids, "mean", stats, answers, golds)
+
+    def prediction_file(self, rec: Mapping[str, Any], spell: Spell) -> str:
+        """``{question id: answer text}`` JSON."""
+        return json.dumps(dict(zip(rec["ids"], rec["pred"], strict=True)), ensure_ascii=False)
+
+    def gold_file(self, rec: Mapping[str, Any], spell: Spell) -> str | None:
+        """SQuAD v1.1 JSON with the gold answers (``None`` for an unlabelled set)."""
+        if rec.get("gold") is None:
+            return None
+        qas = [
+            {"id": i, "answers": [{"text": t} for t in golds]}
+            for i, golds in zip(rec["ids"], rec["gold"], strict=True)
+        ]
+        data = {"version": "1.1", "data": [{"paragraphs": [{"qas": qas}]}]}
+        return json.dumps(data, ensure_ascii=False)
+
+    def rescore(self, spec: TaskSpec, pred: Path, gold: Path, lang: str) -> float:
+        """``(EM + F1) / 2`` of an answer file against a SQuAD-format gold file."""
+        answers = json.loads(pred.read_text(encoding="utf-8"))
+        gold_data = json.loads(gold.read_text(encoding="utf-8"))["data"]
+        qas = [qa for art in gold_data for par in art["paragraphs"] for qa in par["qas"]]
+        preds = [answers.get(qa["id"], "") for qa in qas]
+        refs = [[a["text"] for a in qa["answers"]] for qa in qas]
+        s = qa_scores(spec, preds, refs, lang)
+        return (s["exact_match"] + s["f1"]) / 2
+
+    def export_note(self, rec: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The ``old id -> new ids`` map of a record scored under re-identified ids."""
+        old = original_ids(rec["ids"])
+        if old is None:
+            return None
+        mapping: dict[str, list[str]] = {}
+        for before, after in zip(old, rec["ids"], strict=True):
+            mapping.setdefault(before, []).append(after)
+        return {"why": REIDENTIFIED_WHY, "old_to_new": mapping}
 
 
 FORMAT = ExtractiveQAFormat()

@@ -8,28 +8,29 @@ choice's ``<s>`` token (linear H->1), giving ``[B, K]``; loss is cross-entropy o
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
-import torch
-from torch import nn
-from transformers import PreTrainedTokenizerBase
-
-from xstilts.batch import Feature, PackedBatch
 from xstilts.errors import DataError
-from xstilts.models.heads import MultipleChoiceHead
 from xstilts.tasks.examples import Example, MultipleChoiceExample
-from xstilts.tasks.formats.base import FeaturizeConfig
+from xstilts.tasks.formats.base import FeaturizeConfig, HeadSpec, TaskTypeBase
 from xstilts.tasks.formats.classification import (
     accuracy_scores,
     argmax_rows,
     check_label,
     chunks,
+    label_details,
     label_loss,
     one_index_per_example,
     where,
 )
 from xstilts.tasks.spec import TaskSpec, TaskType
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedTokenizerBase
+
+    from xstilts.batch import Feature, PackedBatch
 
 
 def first_segment(example: MultipleChoiceExample) -> str:
@@ -37,10 +38,11 @@ def first_segment(example: MultipleChoiceExample) -> str:
     return " ".join(part for part in (example.context, example.question) if part.strip())
 
 
-class MultipleChoiceFormat:
+class MultipleChoiceFormat(TaskTypeBase):
     """The multiple-choice task type (see module doc)."""
 
     task_type = TaskType.MULTIPLE_CHOICE
+    degenerate_check = "majority"
 
     def featurize(
         self,
@@ -95,9 +97,9 @@ class MultipleChoiceFormat:
             out.update(zip(single_idx, enc["input_ids"], strict=True))
         return [out[i] for i in range(len(firsts))]
 
-    def make_head(self, spec: TaskSpec, hidden_size: int, cfg: FeaturizeConfig) -> nn.Module:
+    def head_spec(self, spec: TaskSpec, cfg: FeaturizeConfig | None) -> HeadSpec:
         """Linear H->1 scorer on each choice's ``<s>`` token."""
-        return MultipleChoiceHead(hidden_size)
+        return HeadSpec("multiple_choice")
 
     def loss(self, logits: torch.Tensor, batch: PackedBatch) -> torch.Tensor:
         """Cross-entropy of choice scores ``[B, K]`` against ``batch.labels["label"] [B]``."""
@@ -123,6 +125,17 @@ class MultipleChoiceFormat:
     ) -> dict[str, float]:
         """Accuracy in percent."""
         return accuracy_scores(predictions, [ex.label for ex in examples], spec.metrics)
+
+    def details(
+        self,
+        spec: TaskSpec,
+        examples: Sequence[Example],
+        predictions: Sequence[Any],
+        scores: Mapping[str, float],
+        lang: str,
+    ) -> dict[str, Any]:
+        """Choice indices predicted and gold, 100/0 per example."""
+        return label_details(spec, examples, predictions)
 
 
 FORMAT = MultipleChoiceFormat()

@@ -10,21 +10,24 @@ the evaluator records next to the metrics.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-from torch import nn
-from transformers import PreTrainedTokenizerBase
 
-from xstilts.batch import Feature, PackedBatch
 from xstilts.errors import ConfigError
-from xstilts.models.heads import PoolingHead
 from xstilts.tasks.examples import Example, RetrievalCorpus
-from xstilts.tasks.formats.base import FeaturizeConfig
+from xstilts.tasks.formats.base import FeaturizeConfig, HeadSpec, TaskTypeBase, read_label
 from xstilts.tasks.formats.classification import chunks
 from xstilts.tasks.spec import TaskSpec, TaskType
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedTokenizerBase
+
+    from xstilts.batch import Feature, PackedBatch
 
 SOURCE, TARGET = 0, 1
 # k nearest neighbours for margin scoring, as in XTREME/LASER BUCC mining.
@@ -34,11 +37,11 @@ Embeddings = tuple[np.ndarray, np.ndarray]
 
 
 def _score_corpus(corpus: RetrievalCorpus, emb: Embeddings, spec: TaskSpec) -> dict[str, float]:
-    """BUCC F1 at the F1-optimal threshold (``"f1"`` in metrics) or Tatoeba accuracy."""
+    """BUCC F1 at the F1-optimal threshold (mining) or Tatoeba accuracy (search)."""
     from xstilts.metrics import retrieval
 
     src, tgt = emb
-    if "f1" in spec.metrics:
+    if spec.retrieval == "mining":
         pairs, scores = retrieval.mine_bucc_pairs(src, tgt, k=BUCC_NEIGHBOURS)
         result = retrieval.bucc_f1(pairs, scores, set(corpus.gold), threshold=None)
         return {k: float(v) for k, v in result.items()}
@@ -47,10 +50,66 @@ def _score_corpus(corpus: RetrievalCorpus, emb: Embeddings, spec: TaskSpec) -> d
     return {"accuracy": float(retrieval.tatoeba_accuracy(tgt, src))}
 
 
-class RetrievalFormat:
-    """The retrieval task type (see module doc)."""
+def _search_details(corpora: Sequence[RetrievalCorpus], embeddings: Sequence[Any]) -> dict:
+    """Tatoeba: per English sentence, the retrieved index and 100/0 (``"mean"``)."""
+    from xstilts.metrics.per_example import record
+    from xstilts.metrics.retrieval import _pair, knn
+
+    ids, stats, pred, gold = [], [], [], []
+    for c, (corpus, (src, tgt)) in enumerate(zip(corpora, embeddings, strict=True)):
+        x, y = _pair(src, tgt)
+        # XTREME's direction: each English (target) sentence queries the other language.
+        _, nearest = knn(y, x, 1)  # [N, 1]: source index retrieved for each target
+        wanted = {t: s for s, t in corpus.gold}
+        for i, j in enumerate(nearest[:, 0].tolist()):
+            ids.append(corpus.target_ids[i] if corpus.target_ids else f"{c}:{i}")
+            pred.append(int(j))
+            gold.append(wanted.get(i, -1))
+            stats.append(100.0 * (wanted.get(i) == j))
+    return record(ids, "mean", stats, pred, gold)
+
+
+def _mining_details(
+    corpora: Sequence[RetrievalCorpus], embeddings: Sequence[Any], threshold: float | None
+) -> dict:
+    """BUCC: per source sentence ``[tp, mined, gold]`` pair counts (``"f1"``); mined pairs."""
+    from xstilts.metrics.per_example import record, set_counts
+    from xstilts.metrics.retrieval import bucc_f1, mine_bucc_pairs
+
+    ids, stats, pred, gold = [], [], [], []
+    for corpus, (src, tgt) in zip(corpora, embeddings, strict=True):
+        pairs, scores = mine_bucc_pairs(src, tgt, k=BUCC_NEIGHBOURS)
+        cut = threshold
+        if cut is None:
+            cut = bucc_f1(pairs, scores, corpus.gold)["threshold"]
+        # Same candidate set as bucc_f1: a repeated pair keeps its last score.
+        cands = dict(
+            zip(map(tuple, np.asarray(pairs).reshape(-1, 2).tolist()), scores.tolist(), strict=True)
+        )
+        chosen = {(int(s), int(t)) for (s, t), v in cands.items() if v >= cut}
+        gold_set = {(int(s), int(t)) for s, t in corpus.gold}
+        sid = corpus.source_ids or tuple(str(i) for i in range(len(corpus.source)))
+        tid = corpus.target_ids or tuple(str(i) for i in range(len(corpus.target)))
+        # Pairs grouped by source once: scanning every pair per source was O(sources x pairs).
+        mine_by: dict[int, set[tuple[int, int]]] = defaultdict(set)
+        ref_by: dict[int, set[tuple[int, int]]] = defaultdict(set)
+        for p in chosen:
+            mine_by[p[0]].add(p)
+        for p in gold_set:
+            ref_by[p[0]].add(p)
+        for i in range(len(corpus.source)):
+            ids.append(sid[i])
+            stats.append(set_counts(mine_by.get(i, set()), ref_by.get(i, set())))
+        pred.extend(f"{sid[s]}\t{tid[t]}" for s, t in sorted(chosen))
+        gold.extend(f"{sid[s]}\t{tid[t]}" for s, t in sorted(gold_set))
+    return record(ids, "f1", stats, pred, gold)
+
+
+class RetrievalFormat(TaskTypeBase):
+    """The retrieval task type (see module doc); ``spec.retrieval`` tells BUCC from Tatoeba."""
 
     task_type = TaskType.RETRIEVAL
+    trainable = False
 
     def featurize(
         self,
@@ -73,9 +132,10 @@ class RetrievalFormat:
                         )
         return features
 
-    def make_head(self, spec: TaskSpec, hidden_size: int, cfg: FeaturizeConfig) -> nn.Module:
+    def head_spec(self, spec: TaskSpec, cfg: FeaturizeConfig | None) -> HeadSpec:
         """Pooling of layer ``cfg.layer`` (``None`` = middle, resolved by the model)."""
-        return PoolingHead(layer=cfg.layer, pooling=cfg.pooling)
+        cfg = cfg or FeaturizeConfig()
+        return HeadSpec("pooling", layer=cfg.layer, pooling=cfg.pooling)
 
     def loss(self, logits: torch.Tensor, batch: PackedBatch) -> torch.Tensor:
         """Retrieval tasks are evaluation-only.
@@ -133,6 +193,41 @@ class RetrievalFormat:
             key: sum(w * r[key] for w, r in zip(weights, results, strict=True)) / total
             for key in results[0]
         }
+
+    def language_score(self, spec: TaskSpec, lang: str, scores: Mapping[str, float]) -> float:
+        """Mining: F1; search: accuracy."""
+        from xstilts.metrics.xtreme_score import metric_value
+
+        return metric_value(lang, scores, "f1" if spec.retrieval == "mining" else "accuracy")
+
+    def scored_count(self, examples: Sequence[Example]) -> int:
+        """Gold pairs over the language's corpora (Tatoeba: its sentences)."""
+        return sum(len(c.gold) for c in examples)
+
+    def eval_extra(self, cfg: FeaturizeConfig) -> dict[str, Any]:
+        """The pooling and layer that produced the embeddings."""
+        return {"pooling": cfg.pooling, "layer": cfg.layer}
+
+    def details(
+        self,
+        spec: TaskSpec,
+        examples: Sequence[Example],
+        predictions: Sequence[Any],
+        scores: Mapping[str, float],
+        lang: str,
+    ) -> dict[str, Any]:
+        """Mining reuses the language's ``threshold`` score; search needs none."""
+        if spec.retrieval == "mining":
+            return _mining_details(examples, predictions, scores.get("threshold"))
+        return _search_details(examples, predictions)
+
+    def rescore(self, spec: TaskSpec, pred: Path, gold: Path, lang: str) -> float:
+        """Mining: F1 of the ``src<TAB>tgt`` pair sets, as evaluate.py; search: accuracy."""
+        if spec.retrieval != "mining":
+            return super().rescore(spec, pred, gold, lang)
+        from xstilts.metrics.per_example import f1_from_counts, set_counts
+
+        return f1_from_counts(*set_counts(set(read_label(pred)), set(read_label(gold))))
 
 
 FORMAT = RetrievalFormat()

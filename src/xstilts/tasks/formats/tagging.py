@@ -11,23 +11,33 @@ label set has no ``"O"``), as XTREME's ``run_tag.py`` does for words beyond ``ma
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import nn
-from transformers import PreTrainedTokenizerBase
 
-from xstilts.batch import IGNORE_INDEX, Feature, PackedBatch
 from xstilts.errors import ConfigError, DataError
-from xstilts.models.heads import TokenHead
 from xstilts.tasks.examples import Example, TaggingExample
-from xstilts.tasks.formats.base import FeaturizeConfig
+from xstilts.tasks.formats.base import (
+    FeaturizeConfig,
+    HeadSpec,
+    Spell,
+    TaskTypeBase,
+    read_tag,
+)
 from xstilts.tasks.formats.classification import check_label, chunks, require_fast, where
 from xstilts.tasks.spec import TaskSpec, TaskType
 
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedTokenizerBase
+
+    from xstilts.batch import Feature, PackedBatch
+
+# Label of tokens the loss ignores (``xstilts.batch.IGNORE_INDEX``, torch's default; repeated
+# here so the task type imports without torch).
+IGNORE_INDEX = -100
 ENTITY_METRICS = ("f1", "precision", "recall")
 
 
@@ -63,10 +73,11 @@ def word_accuracy(refs: Sequence[Sequence[str]], hyps: Sequence[Sequence[str]]) 
     return 100.0 * sum(r == h for r, h in pairs) / max(len(pairs), 1)
 
 
-class TaggingFormat:
+class TaggingFormat(TaskTypeBase):
     """The tagging task type (see module doc)."""
 
     task_type = TaskType.TAGGING
+    degenerate_check = "near_zero"
 
     def featurize(
         self,
@@ -111,12 +122,14 @@ class TaggingFormat:
         for tag in example.tags:
             check_label(example, tag, num_labels, what="tag")
 
-    def make_head(self, spec: TaskSpec, hidden_size: int, cfg: FeaturizeConfig) -> nn.Module:
+    def head_spec(self, spec: TaskSpec, cfg: FeaturizeConfig | None) -> HeadSpec:
         """Per-token linear H->C."""
-        return TokenHead(hidden_size, len(spec.labels))
+        return HeadSpec("token", len(spec.labels))
 
     def loss(self, logits: torch.Tensor, batch: PackedBatch) -> torch.Tensor:
         """Cross-entropy over first sub-tokens (``logits [N, C]``, labels ``[N]``)."""
+        import torch.nn.functional as F
+
         labels = batch.labels["token_labels"]  # [N]
         if not bool((labels != IGNORE_INDEX).any()):
             # All-ignored batch (e.g. only empty sentences): CE would be NaN.
@@ -125,6 +138,8 @@ class TaggingFormat:
 
     def predict(self, logits: torch.Tensor, batch: PackedBatch) -> list[Any]:
         """Per feature: argmax tag of every token, an int16 numpy array ``[T_i]``."""
+        import torch
+
         tags = logits.detach().argmax(dim=-1).to(torch.int16).cpu()  # [N]
         lens = batch.seq_lens.cpu().tolist()
         return [part.numpy() for part in torch.split(tags, lens)]
@@ -164,6 +179,51 @@ class TaggingFormat:
             elif metric not in ENTITY_METRICS:
                 raise ConfigError(f"metric {metric!r} is not available for tagging tasks")
         return out
+
+    def language_score(self, spec: TaskSpec, lang: str, scores: Mapping[str, float]) -> float:
+        """Entity F1."""
+        from xstilts.metrics.xtreme_score import metric_value
+
+        return metric_value(lang, scores, "f1")
+
+    def details(
+        self,
+        spec: TaskSpec,
+        examples: Sequence[Example],
+        predictions: Sequence[Any],
+        scores: Mapping[str, float],
+        lang: str,
+    ) -> dict[str, Any]:
+        """Tag names per word; per sentence ``[tp, predicted, gold]`` entity counts (``"f1"``)."""
+        from xstilts.metrics.per_example import record, set_counts
+        from xstilts.metrics.seqeval import get_entities
+
+        names = spec.labels
+        gold = [[names[t] for t in ex.tags] for ex in examples]
+        hyp = [[names[int(t)] for t in p] for p in predictions]
+        stats = [
+            set_counts(set(get_entities(h)), set(get_entities(g)))
+            for g, h in zip(gold, hyp, strict=True)
+        ]
+        return record([ex.guid for ex in examples], "f1", stats, hyp, gold)
+
+    def prediction_file(self, rec: Mapping[str, Any], spell: Spell) -> str:
+        """One tag per line, a blank line between sentences."""
+        return _tag_lines(rec["pred"], spell)
+
+    def gold_file(self, rec: Mapping[str, Any], spell: Spell) -> str | None:
+        """Gold tags, laid out as the predictions."""
+        return None if rec.get("gold") is None else _tag_lines(rec["gold"], spell)
+
+    def rescore(self, spec: TaskSpec, pred: Path, gold: Path, lang: str) -> float:
+        """seqeval entity F1 of the two tag files."""
+        from xstilts.metrics.seqeval import entity_scores
+
+        return entity_scores(read_tag(gold), read_tag(pred))["f1"]
+
+
+def _tag_lines(sentences: Sequence[Sequence[Any]], spell: Spell) -> str:
+    return "\n\n".join("\n".join(spell(t) for t in sent) for sent in sentences) + "\n"
 
 
 FORMAT = TaggingFormat()
