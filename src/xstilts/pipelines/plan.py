@@ -31,7 +31,6 @@ from xstilts.settings import FeaturizeSettings, TrainSettings, resolve
 from xstilts.tasks.data import data_fingerprint, load_examples
 from xstilts.tasks.formats import format_of
 from xstilts.tasks.registry import get_task
-from xstilts.tasks.spec import TaskType
 
 # Settings resolve with xstilts.settings.resolve (built-in < task < train < overrides < step).
 # Only QA reads the window/answer settings (their schema fields say ``only=QA``); leaving them
