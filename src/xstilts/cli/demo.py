@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from xstilts.cli import app, console, guarded
+from xstilts.cli.app import app, console, guarded
 
 
 @app.command("demo-data")
