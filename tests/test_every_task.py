@@ -24,8 +24,8 @@ from xstilts.tasks import TaskType, get_task, list_tasks
 from xstilts.tasks.data import available_languages, load_examples, split_files
 from xstilts.tasks.examples import Example, RetrievalCorpus
 from xstilts.tasks.formats import FeaturizeConfig, get_format
+from xstilts.tasks.texts import example_texts
 from xstilts.training.evaluate import EvalSettings, evaluate_task
-from xstilts.training.mlm import example_texts
 
 N_EXAMPLES = 4
 RETRIEVAL_SIZE = 40

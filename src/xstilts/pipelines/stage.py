@@ -38,10 +38,11 @@ from xstilts.tasks import get_task
 from xstilts.tasks.data import load_examples
 from xstilts.tasks.formats import FeaturizeConfig, get_format
 from xstilts.tasks.spec import TaskSpec
+from xstilts.tasks.texts import task_texts
 from xstilts.training import loop
 from xstilts.training.checkpointing import kill_hook
 from xstilts.training.evaluate import EvalResults, EvalSettings
-from xstilts.training.mlm import build_mlm_objective, task_texts
+from xstilts.training.mlm import build_mlm_objective
 
 COMPLETE = "COMPLETE"
 RETRIEVAL_HEAD = stage_eval.RETRIEVAL_HEAD

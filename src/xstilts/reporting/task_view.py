@@ -96,7 +96,7 @@ def show_task(console: Console, name: str, data_dir: Path, tokenizer_name: str |
     """Print the spec, then three examples featurized and decoded back to text."""
     from xstilts.models.tokenizer import load_tokenizer, train_tokenizer
     from xstilts.tasks.formats import FeaturizeConfig, get_format
-    from xstilts.training.mlm import example_texts
+    from xstilts.tasks.texts import example_texts
 
     spec = get_task(name)
     console.print(_spec_table(spec))

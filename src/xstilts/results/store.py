@@ -25,7 +25,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, TypeVar
 
-import xstilts
+from xstilts._version import __version__
 from xstilts.errors import CheckpointError
 from xstilts.fileio import disk_error
 
@@ -93,7 +93,7 @@ class Run:
 
 def versions() -> dict[str, str]:
     """Versions of xstilts, torch, transformers and Python (no heavy imports)."""
-    out = {"xstilts": xstilts.__version__, "python": platform.python_version()}
+    out = {"xstilts": __version__, "python": platform.python_version()}
     for dist in ("torch", "transformers"):
         try:
             out[dist] = metadata.version(dist)
