@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from xstilts.batch import pack
 from xstilts.errors import DataError
 from xstilts.models.encoder import build_tiny_encoder
 from xstilts.models.heads import PoolingHead
 from xstilts.models.model import XstiltsModel
 from xstilts.models.tokenizer import train_tokenizer
+from xstilts.packing import pack
 from xstilts.tasks import TaskType, get_task, list_tasks
 from xstilts.tasks.data import available_languages, load_examples, split_files
 from xstilts.tasks.examples import Example, RetrievalCorpus

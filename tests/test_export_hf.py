@@ -20,11 +20,11 @@ from transformers import (
 )
 from typer.testing import CliRunner
 
-from xstilts.batch import pack
 from xstilts.cli import app
 from xstilts.errors import CheckpointError, ConfigError
-from xstilts.models import checkpoint
+from xstilts.models import model_io
 from xstilts.models.packed import encode_packed
+from xstilts.packing import pack
 from xstilts.pipelines import integrity, stage
 from xstilts.pipelines.stage_spec import StageSpec
 from xstilts.reporting.export_hf import export_hf, find_stage
@@ -68,7 +68,7 @@ def _with_head(trained: Path, task: str, dest: Path) -> Path:
     model.add_head(spec.head, get_format(spec.type).make_head(spec, model.hidden_size, fcfg))
     info = {spec.head: {"task": task, "type": str(spec.type),
                         "featurize": dataclasses.asdict(fcfg)}}  # fmt: skip
-    checkpoint.save_model(model, dest, info)
+    model_io.save_model(model, dest, info)
     # The copy's files changed on purpose: record their new hashes, as a published stage would.
     integrity.write_manifest(dest, dest.name, task)
     return dest

@@ -26,7 +26,7 @@ from typer.testing import CliRunner
 from xstilts.cli import app
 from xstilts.errors import CheckpointError
 from xstilts.fileio import atomic_write
-from xstilts.models import checkpoint
+from xstilts.models import model_io
 from xstilts.pipelines import executor, executor_ray, stage
 from xstilts.pipelines.experiment import experiment_from_dict
 from xstilts.pipelines.locking import StageBusyError, partial_dir
@@ -128,7 +128,7 @@ def test_full_disk_while_saving_a_stage_is_one_line_and_a_rerun_recovers(
     out = tmp_path / "out"
     config = _yaml(data_root, tmp_path, out)
     with monkeypatch.context() as mp:
-        mp.setattr(checkpoint, "save_file", _full_disk)
+        mp.setattr(model_io, "save_file", _full_disk)
         line = _one_error_line(runner.invoke(app, ["run", str(config), "--no-progress"]))
     base = next(p for p in (out / "stages").iterdir() if p.name.startswith(".partial-"))
     weights = base / "final" / "encoder.safetensors"
@@ -270,7 +270,7 @@ def test_a_failure_that_cannot_be_recorded_keeps_the_first_error(
         real_record(self, spec, status, metrics)
 
     with monkeypatch.context() as mp:
-        mp.setattr(checkpoint, "save_file", _full_disk)
+        mp.setattr(model_io, "save_file", _full_disk)
         mp.setattr(ResultsStore, "record_stage", store_full)
         with pytest.raises(CheckpointError) as err, caplog.at_level(logging.WARNING):
             executor.run_experiment(exp, build_plan(exp, count_examples=False), progress=False)

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
-from xstilts.batch import IGNORE_INDEX, PackedBatch, pack
+from xstilts.packing import IGNORE_INDEX, PackedBatch, pack
 from xstilts.tasks.texts import task_texts
 
 MLM_HEAD = "mlm"

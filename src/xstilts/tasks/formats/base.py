@@ -2,7 +2,7 @@
 
 Each task type implements this once (``classification.py``, ``multiple_choice.py``,
 ``extractive_qa.py``, ``tagging.py``, ``retrieval.py``). Collation is shared by all of them:
-:func:`xstilts.batch.pack`.
+:func:`xstilts.packing.pack`.
 
 Head convention: ``head(hidden, batch)`` gets the encoder's packed hidden states ``[N, H]`` (at
 layer ``head.layer`` if the head has that attribute, else the last layer) and returns
@@ -24,7 +24,7 @@ import torch
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
-from xstilts.batch import Feature, PackedBatch
+from xstilts.packing import Feature, PackedBatch
 from xstilts.tasks.examples import Example
 from xstilts.tasks.spec import TaskSpec, TaskType
 

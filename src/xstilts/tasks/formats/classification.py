@@ -15,9 +15,9 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
-from xstilts.batch import Feature, PackedBatch
 from xstilts.errors import ConfigError, DataError
 from xstilts.models.heads import ClassificationHead
+from xstilts.packing import Feature, PackedBatch
 from xstilts.tasks.examples import ClassificationExample, Example
 from xstilts.tasks.formats.base import FeaturizeConfig
 from xstilts.tasks.spec import TaskSpec, TaskType

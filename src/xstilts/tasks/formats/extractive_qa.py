@@ -24,9 +24,9 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
-from xstilts.batch import Feature, PackedBatch, pad_tokens
 from xstilts.errors import ConfigError, DataError
 from xstilts.models.heads import TokenHead
+from xstilts.packing import Feature, PackedBatch, pad_tokens
 from xstilts.tasks.examples import Example, QAExample
 from xstilts.tasks.formats.base import FeaturizeConfig
 from xstilts.tasks.formats.classification import chunks, require_fast, where

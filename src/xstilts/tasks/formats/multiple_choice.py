@@ -15,9 +15,9 @@ import torch
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
-from xstilts.batch import Feature, PackedBatch
 from xstilts.errors import DataError
 from xstilts.models.heads import MultipleChoiceHead
+from xstilts.packing import Feature, PackedBatch
 from xstilts.tasks.examples import Example, MultipleChoiceExample
 from xstilts.tasks.formats.base import FeaturizeConfig
 from xstilts.tasks.formats.classification import (

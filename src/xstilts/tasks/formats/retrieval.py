@@ -18,9 +18,9 @@ import torch
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
-from xstilts.batch import Feature, PackedBatch
 from xstilts.errors import ConfigError
 from xstilts.models.heads import PoolingHead
+from xstilts.packing import Feature, PackedBatch
 from xstilts.tasks.examples import Example, RetrievalCorpus
 from xstilts.tasks.formats.base import FeaturizeConfig
 from xstilts.tasks.formats.classification import chunks

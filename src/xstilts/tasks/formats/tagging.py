@@ -20,9 +20,9 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
-from xstilts.batch import IGNORE_INDEX, Feature, PackedBatch
 from xstilts.errors import ConfigError, DataError
 from xstilts.models.heads import TokenHead
+from xstilts.packing import IGNORE_INDEX, Feature, PackedBatch
 from xstilts.tasks.examples import Example, TaggingExample
 from xstilts.tasks.formats.base import FeaturizeConfig
 from xstilts.tasks.formats.classification import check_label, chunks, require_fast, where
