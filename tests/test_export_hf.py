@@ -20,6 +20,7 @@ from transformers import (
 )
 from typer.testing import CliRunner
 
+from conftest import tiny_encoder
 from xstilts.cli import app
 from xstilts.errors import CheckpointError, ConfigError
 from xstilts.models import model_io
@@ -31,11 +32,7 @@ from xstilts.reporting.export_hf import export_hf, find_stage
 from xstilts.tasks import get_task
 from xstilts.tasks.formats import FeaturizeConfig, get_format
 
-TINY = {
-    "tiny": {"vocab_size": 600, "hidden_size": 32, "num_hidden_layers": 2,
-             "num_attention_heads": 2, "intermediate_size": 64, "seed": 0},
-    "tokenizer": {"train_on": ["sst2", "pawsx"], "max_lines": 200, "vocab_size": 600},
-}  # fmt: skip
+TINY = tiny_encoder(600, ["sst2", "pawsx"], 200)
 TEXTS = ["a gripping , funny film .", "Der Film war lang und langweilig.", "so-so"]
 
 

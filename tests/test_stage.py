@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import torch
 
+from conftest import tiny_encoder
 from xstilts.errors import CheckpointError
 from xstilts.models import model_io
 from xstilts.pipelines import stage, stage_eval
@@ -16,17 +17,7 @@ from xstilts.pipelines.stage_spec import StageSpec
 from xstilts.training import evaluate, loop
 from xstilts.training.evaluate import EvalSettings
 
-TINY = {
-    "tiny": {
-        "vocab_size": 1000,
-        "hidden_size": 32,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 2,
-        "intermediate_size": 64,
-        "seed": 0,
-    },
-    "tokenizer": {"train_on": ["sst2", "pawsx"], "max_lines": 300, "vocab_size": 1000},
-}
+TINY = tiny_encoder(1000, ["sst2", "pawsx"], 300)
 STAGE_FILES = {
     "spec.json",
     "encoder.safetensors",

@@ -23,6 +23,7 @@ from safetensors import SafetensorError
 from safetensors.torch import save_file
 from typer.testing import CliRunner
 
+from conftest import tiny_encoder
 from xstilts.cli import app
 from xstilts.errors import CheckpointError
 from xstilts.fileio import atomic_write
@@ -55,11 +56,7 @@ def _raw(data_root: Path, out: Path) -> dict[str, Any]:
         "name": "faults",
         "data_dir": str(data_root),
         "output_dir": str(out),
-        "encoder": {
-            "tiny": {"vocab_size": 300, "hidden_size": 16, "num_hidden_layers": 1,
-                     "num_attention_heads": 2, "intermediate_size": 32, "seed": 0},
-            "tokenizer": {"train_on": ["pawsx"], "max_lines": 60, "vocab_size": 300},
-        },
+        "encoder": tiny_encoder(300, ["pawsx"], 60, hidden=16, layers=1),
         "seeds": [1],
         "intermediate": ["none"],
         "targets": ["pawsx"],
