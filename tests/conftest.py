@@ -70,3 +70,9 @@ def tiny_encoder(
     }  # fmt: skip
     tokenizer = {"train_on": list(train_on), "max_lines": max_lines, "vocab_size": vocab}
     return {"tiny": tiny, "tokenizer": tokenizer}
+
+
+def split_files(spec: Any, data_dir: Path, split: str, lang: str) -> list[Path]:
+    """Files on disk for one split and language of a task, in reading order (may be empty)."""
+    assert split in spec.splits, f"{spec.name} declares no {split!r} split"
+    return [path for _, path in spec.find_files(Path(data_dir), split, lang)]

@@ -293,28 +293,3 @@ def convert(
     }
     (out_dir / "conversion.json").write_text(json.dumps(provenance, indent=2) + "\n")
     return out_dir
-
-
-@torch.no_grad()
-def e5_embed(
-    model: torch.nn.Module,
-    tokenizer: PreTrainedTokenizerBase,
-    texts: list[str],
-    prefix: str = "passage: ",
-    batch_size: int = 32,
-) -> torch.Tensor:
-    """Embeddings as multilingual-e5 defines them: prefix, mean over tokens, L2-normalise.
-
-    Returns:
-        ``[len(texts), hidden]`` float32, unit rows.
-    """
-    model.eval()
-    rows: list[torch.Tensor] = []
-    for start in range(0, len(texts), batch_size):
-        chunk = [prefix + t for t in texts[start : start + batch_size]]
-        enc = tokenizer(chunk, padding=True, truncation=True, return_tensors="pt")
-        hidden = model(**enc).last_hidden_state  # [B, T, H]
-        mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # [B, T, 1]
-        mean = (hidden * mask).sum(1) / mask.sum(1)  # [B, H]
-        rows.append(torch.nn.functional.normalize(mean, dim=-1))
-    return torch.cat(rows)
