@@ -103,8 +103,8 @@ def run(
         if executor == "local" and workers > 1:
             from xstilts.pipelines.executor_pool import run_experiment_parallel
 
-            out = run_experiment_parallel(exp, the_plan, workers=workers, progress=progress)
-            out = out.output_dir
+            pool = run_experiment_parallel(exp, the_plan, workers=workers, progress=progress)
+            out = pool.output_dir
         elif executor == "local":
             from xstilts.pipelines.executor import run_experiment
 

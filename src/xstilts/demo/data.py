@@ -280,7 +280,7 @@ def _parallel(
     rng: random.Random, lang: str, n: int, seen: set[tuple[Fact, int]]
 ) -> list[tuple[str, str]]:
     """``n`` distinct (fact, form) pairs (not in ``seen``) rendered in ``lang`` and English."""
-    out = []
+    out: list[tuple[str, str]] = []
     while len(out) < n:
         key = (random_fact(rng), rng.choice(_FORMS))
         if key in seen:
@@ -303,9 +303,9 @@ def bucc_files(seed: int, lang: str) -> tuple[str, str, str]:
     rng = _rng(seed, "bucc", lang)
     seen: set[tuple[Fact, int]] = set()
     gold = _parallel(rng, lang, BUCC_GOLD, seen)
-    src = [(x, i) for i, (x, _) in enumerate(gold)]
+    src: list[tuple[str, int | None]] = [(x, i) for i, (x, _) in enumerate(gold)]
     src += [(x, None) for x, _ in _parallel(rng, lang, BUCC_SRC_ONLY, seen)]
-    tgt = [(e, i) for i, (_, e) in enumerate(gold)]
+    tgt: list[tuple[str, int | None]] = [(e, i) for i, (_, e) in enumerate(gold)]
     tgt += [(e, None) for _, e in _parallel(rng, lang, BUCC_EN_ONLY, seen)]
     rng.shuffle(src)
     rng.shuffle(tgt)

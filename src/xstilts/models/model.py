@@ -57,7 +57,8 @@ class XstiltsModel(nn.Module):
         head = self._head(name)
         if not hasattr(head, "layer"):
             return self.num_layers
-        layer = head.layer if head.layer is not None else self.num_layers // 2
+        layer = getattr(head, "layer", None)  # an int or None; nn.Module attributes are untyped
+        layer = layer if layer is not None else self.num_layers // 2
         return resolve_layer(int(layer), self.num_layers)
 
     def forward(self, batch: PackedBatch, head: str) -> torch.Tensor:

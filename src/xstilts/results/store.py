@@ -70,11 +70,15 @@ class MetricRecord(Protocol):
 class ChainLike(Protocol):
     """What :meth:`ResultsStore.replace_runs` reads (``plan.Chain`` has these fields)."""
 
-    label: str
-    option: str
-    target: str
-    seed: int
-
+    # Read-only (properties), so that frozen dataclasses such as ``plan.Chain`` match.
+    @property
+    def label(self) -> str: ...
+    @property
+    def option(self) -> str: ...
+    @property
+    def target(self) -> str: ...
+    @property
+    def seed(self) -> int: ...
     @property
     def target_stage_id(self) -> str: ...
 

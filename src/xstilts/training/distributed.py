@@ -123,12 +123,13 @@ class Parallel:
             if p.grad is None:
                 p.grad = torch.zeros_like(p)
         for bucket in _buckets(live):
-            flat = torch.cat([p.grad.reshape(-1) for p in bucket])  # [sum of sizes]
+            grads = [p.grad for p in bucket if p.grad is not None]  # all set just above
+            flat = torch.cat([g.reshape(-1) for g in grads])  # [sum of sizes]
             dist.all_reduce(flat)
             offset = 0
-            for p in bucket:
-                n = p.numel()
-                p.grad.copy_(flat[offset : offset + n].view_as(p))
+            for g in grads:
+                n = g.numel()
+                g.copy_(flat[offset : offset + n].view_as(g))
                 offset += n
 
     def gather_counters(self, counters: Any) -> None:

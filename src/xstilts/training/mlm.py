@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import torch
 import torch.nn.functional as F
@@ -20,6 +20,9 @@ from transformers import PreTrainedTokenizerBase
 
 from xstilts.packing import IGNORE_INDEX, PackedBatch, pack
 from xstilts.tasks.texts import task_texts
+
+if TYPE_CHECKING:
+    from xstilts.models.model import XstiltsModel
 
 MLM_HEAD = "mlm"
 
@@ -143,7 +146,7 @@ class MlmStage(Protocol):
 
 
 def build_mlm_objective(
-    spec: MlmStage, data_dir: Path, tokenizer: PreTrainedTokenizerBase, model: nn.Module
+    spec: MlmStage, data_dir: Path, tokenizer: PreTrainedTokenizerBase, model: XstiltsModel
 ) -> MlmObjective:
     """Add the MLM head to ``model`` and build the objective from ``spec.mlm``.
 
@@ -154,7 +157,8 @@ def build_mlm_objective(
     texts = task_texts(names, data_dir, int(spec.train.get("max_train_examples") or 10**9))
     max_len = int(spec.mlm.get("max_length", 128))
     ids = tokenizer(texts, truncation=True, max_length=max_len)["input_ids"]
-    embeddings = model.encoder.get_input_embeddings().weight.detach()  # [V, H]
+    table = model.encoder.get_input_embeddings().weight  # nn.Module attributes are untyped
+    embeddings = cast(torch.Tensor, table).detach()  # [V, H]
     model.add_head(MLM_HEAD, MlmHead(embeddings))
     return MlmObjective(
         ids, tokenizer, weight=float(spec.mlm.get("weight", 1.0)),
