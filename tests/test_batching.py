@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 from xstilts.models.tokenizer import train_tokenizer
-from xstilts.packing import Feature
 from xstilts.tasks import get_task
 from xstilts.tasks.data import load_examples
 from xstilts.tasks.formats import FeaturizeConfig, get_format
-from xstilts.training.batching import make_batches
+from xstilts.training.batching import make_batches, padding_efficiency
 
 
 def _features(lengths: list[int], per_feature: int = 1) -> list[dict]:
@@ -104,21 +102,3 @@ def test_padding_efficiency_with_token_budget(mnli_features: list[dict]) -> None
         assert len(b) == 1 or len(lens) * max(lens) <= 2048
     real, processed = padding_efficiency(batches, mnli_features)
     assert real / processed >= 0.95
-
-
-def padding_efficiency(
-    batches: Sequence[Sequence[int]], features: Sequence[Feature]
-) -> tuple[int, int]:
-    """Real tokens and attention-padded tokens processed by ``batches``.
-
-    Returns:
-        ``(real_tokens, processed_tokens)`` where processed is the sum over batches of
-        ``num_sequences * max_seqlen``; their ratio is the padding efficiency.
-    """
-    real = 0
-    processed = 0
-    for batch in batches:
-        lens = [len(s) for i in batch for s in features[i]["sequences"]]
-        real += sum(lens)
-        processed += len(lens) * max(lens)
-    return real, processed

@@ -132,3 +132,21 @@ class BatchStream:
         """Continue from a :meth:`state`."""
         self.epoch, self.pos = int(state["epoch"]), int(state["pos"])
         self._batches = self._make()
+
+
+def padding_efficiency(
+    batches: Sequence[Sequence[int]], features: Sequence[Feature]
+) -> tuple[int, int]:
+    """Real tokens and attention-padded tokens processed by ``batches``.
+
+    Returns:
+        ``(real_tokens, processed_tokens)`` where processed is the sum over batches of
+        ``num_sequences * max_seqlen``; their ratio is the padding efficiency.
+    """
+    real = 0
+    processed = 0
+    for batch in batches:
+        lens = [len(s) for i in batch for s in features[i]["sequences"]]
+        real += sum(lens)
+        processed += len(lens) * max(lens)
+    return real, processed
