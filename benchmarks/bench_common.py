@@ -107,7 +107,7 @@ def synthetic_examples(lengths: Sequence[int], n: int, vocab_size: int, seed: in
 
 
 def features_of(examples: Sequence[Example]) -> list[dict[str, Any]]:
-    """xstilts features (see :mod:`xstilts.batch`) of synthetic examples."""
+    """xstilts features (see :mod:`xstilts.packing`) of synthetic examples."""
     return [
         {"sequences": [ex.ids], "label": ex.label, "example_index": i}
         for i, ex in enumerate(examples)

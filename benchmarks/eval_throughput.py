@@ -33,8 +33,8 @@ import torch
 
 import bench_common as bc
 import lengths as lengths_mod
-from xstilts.batch import pack, to_padded
 from xstilts.models.packed import attention_path
+from xstilts.packing import pack, to_padded
 from xstilts.tasks.formats.classification import FORMAT
 from xstilts.training.batching import make_batches, padding_efficiency
 from xstilts.training.evaluate import EvalSettings, autocast_context, predict_task

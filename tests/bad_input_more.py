@@ -111,7 +111,7 @@ def _cli_run(**options: Any) -> Trigger:
     """Call the ``xstilts run`` command body (unwrapped: the error itself, not exit code 2)."""
 
     def trigger(tmp: Path, mp: pytest.MonkeyPatch) -> Any:
-        from xstilts import cli
+        from xstilts.cli import commands as cli
 
         path = write(tmp / "exp.yaml", yaml.safe_dump(VALID))
         kwargs = {"executor": "local", "ray_address": None, "nproc_per_node": 1, **options}
@@ -134,7 +134,7 @@ def _export_label(tmp: Path, mp: pytest.MonkeyPatch) -> Any:
 
 
 def _results_missing(tmp: Path, mp: pytest.MonkeyPatch) -> Any:
-    from xstilts import cli
+    from xstilts.cli import commands as cli
 
     return cli._store_path(tmp)
 

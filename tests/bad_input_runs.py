@@ -30,32 +30,32 @@ def _tiny_model() -> Any:
 
 def _tiny_stage(tmp: Path) -> Path:
     """:func:`_tiny_model` saved in ``tmp/stage``."""
-    from xstilts.models import checkpoint
+    from xstilts.models import model_io
 
-    checkpoint.save_model(_tiny_model(), tmp / "stage", {"h": {"task": "sst2"}})
+    model_io.save_model(_tiny_model(), tmp / "stage", {"h": {"task": "sst2"}})
     return tmp / "stage"
 
 
 def shape_mismatch(tmp: Path, mp: pytest.MonkeyPatch) -> Any:
-    from xstilts.models import checkpoint
+    from xstilts.models import model_io
 
     stage = _tiny_stage(tmp)
     cfg = json.loads((stage / "encoder_config.json").read_text())
     cfg["intermediate_size"] = 32
     (stage / "encoder_config.json").write_text(json.dumps(cfg))
-    return checkpoint.load_encoder_from_dir(stage)
+    return model_io.load_encoder_from_dir(stage)
 
 
 def corrupt(name: str, cut: int | None) -> Trigger:
     """Truncate (``cut`` bytes kept) or delete (``None``) a saved stage file, then load it."""
 
     def trigger(tmp: Path, mp: pytest.MonkeyPatch) -> Any:
-        from xstilts.models import checkpoint
+        from xstilts.models import model_io
 
         path = _tiny_stage(tmp) / name
         _ = path.unlink() if cut is None else path.write_bytes(path.read_bytes()[:cut])
-        checkpoint.load_heads_state(path.parent)
-        return checkpoint.load_encoder_from_dir(path.parent)
+        model_io.load_heads_state(path.parent)
+        return model_io.load_encoder_from_dir(path.parent)
 
     return trigger
 
@@ -65,11 +65,11 @@ def _disk_full(*args: Any, **kwargs: Any) -> None:
 
 
 def full_final_save(tmp: Path, mp: pytest.MonkeyPatch) -> Any:
-    from xstilts.models import checkpoint
+    from xstilts.models import model_io
 
     model = _tiny_model()
-    mp.setattr(checkpoint, "save_file", _disk_full)
-    return checkpoint.save_model(model, tmp / "stage", {})
+    mp.setattr(model_io, "save_file", _disk_full)
+    return model_io.save_model(model, tmp / "stage", {})
 
 
 def _toy_train(tmp: Path, nan_at: int | None = None) -> Any:

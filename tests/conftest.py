@@ -1,10 +1,11 @@
-"""Shared fixtures: the real shared-data root (one fixture), a tiny tokenizer and encoder."""
+"""Shared fixtures: the real shared-data root (one fixture), a tiny encoder config."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -46,3 +47,32 @@ def _one_torch_thread() -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def tiny_encoder(
+    vocab: int,
+    train_on: Sequence[str],
+    max_lines: int,
+    *,
+    hidden: int = 32,
+    layers: int = 2,
+    **extra: Any,
+) -> dict[str, Any]:
+    """The ``encoder:`` section of a test experiment: a tiny random XLM-R and its tokenizer.
+
+    Two attention heads, FFN ``2 * hidden``, seed 0; the tokenizer is trained on ``max_lines``
+    lines of each ``train_on`` task with ``vocab`` pieces (the encoder's vocabulary size).
+    ``extra`` goes into the encoder config (e.g. dropout probabilities).
+    """
+    tiny = {
+        "vocab_size": vocab, "hidden_size": hidden, "num_hidden_layers": layers,
+        "num_attention_heads": 2, "intermediate_size": 2 * hidden, **extra, "seed": 0,
+    }  # fmt: skip
+    tokenizer = {"train_on": list(train_on), "max_lines": max_lines, "vocab_size": vocab}
+    return {"tiny": tiny, "tokenizer": tokenizer}
+
+
+def split_files(spec: Any, data_dir: Path, split: str, lang: str) -> list[Path]:
+    """Files on disk for one split and language of a task, in reading order (may be empty)."""
+    assert split in spec.splits, f"{spec.name} declares no {split!r} split"
+    return [path for _, path in spec.find_files(Path(data_dir), split, lang)]

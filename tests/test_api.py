@@ -14,6 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 import xstilts
+from conftest import tiny_encoder
 from xstilts.cli import app
 from xstilts.errors import ConfigError, DataError
 from xstilts.reporting.collect import load_experiment_data
@@ -26,17 +27,7 @@ def _raw(data_root: Path, out: Path) -> dict[str, Any]:
         "name": "api",
         "data_dir": str(data_root),
         "output_dir": str(out),
-        "encoder": {
-            "tiny": {
-                "vocab_size": 600,
-                "hidden_size": 32,
-                "num_hidden_layers": 1,
-                "num_attention_heads": 2,
-                "intermediate_size": 64,
-                "seed": 0,
-            },
-            "tokenizer": {"train_on": ["sst2", "pawsx"], "max_lines": 150, "vocab_size": 600},
-        },
+        "encoder": tiny_encoder(600, ["sst2", "pawsx"], 150, layers=1),
         "seeds": [1],
         "intermediate": ["none", "sst2"],
         "targets": ["pawsx"],

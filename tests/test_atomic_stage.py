@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import tiny_encoder
 from xstilts.errors import CheckpointError
 from xstilts.pipelines import stage
 from xstilts.pipelines.locking import StageLock, partial_dir
@@ -22,11 +23,7 @@ from xstilts.pipelines.stage_spec import StageSpec
 from xstilts.training import checkpointing
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "xstilts"
-TINY = {
-    "tiny": {"vocab_size": 300, "hidden_size": 16, "num_hidden_layers": 1,
-             "num_attention_heads": 2, "intermediate_size": 32, "seed": 0},
-    "tokenizer": {"train_on": ["sst2"], "max_lines": 50, "vocab_size": 300},
-}  # fmt: skip
+TINY = tiny_encoder(300, ["sst2"], 50, hidden=16, layers=1)
 HOLD_LOCK = """
 import fcntl, os, sys, time
 fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)

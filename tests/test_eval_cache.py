@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import torch
 
+from conftest import tiny_encoder
 from xstilts.pipelines import executor, stage
 from xstilts.pipelines.experiment import experiment_from_dict
 from xstilts.pipelines.plan import build_plan
@@ -35,11 +36,7 @@ N_EVAL = 20  # examples scored per language: one flipped gold label moves accura
 def _experiment(data: Path, out: Path) -> Any:
     raw = {
         "name": "cache", "data_dir": str(data), "output_dir": str(out),
-        "encoder": {
-            "tiny": {"vocab_size": 600, "hidden_size": 32, "num_hidden_layers": 2,
-                     "num_attention_heads": 2, "intermediate_size": 64, "seed": 0},
-            "tokenizer": {"train_on": ["pawsx"], "max_lines": 200, "vocab_size": 600},
-        },
+        "encoder": tiny_encoder(600, ["pawsx"], 200),
         "seeds": [1], "intermediate": ["none"], "targets": ["pawsx"],
         "train": {"lr": 1e-3, "max_steps": 2, "batch_size": 8, "max_train_examples": 32,
                   "max_dev_examples": 16, "max_length": 64, "precision": "fp32"},

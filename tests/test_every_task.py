@@ -14,19 +14,20 @@ from pathlib import Path
 import pytest
 import torch
 
-from xstilts.batch import pack
+from conftest import split_files
 from xstilts.errors import DataError
 from xstilts.models.encoder import build_tiny_encoder
 from xstilts.models.heads import PoolingHead
 from xstilts.models.model import XstiltsModel
 from xstilts.models.tokenizer import train_tokenizer
+from xstilts.packing import pack
 from xstilts.settings import FeaturizeSettings, resolve
 from xstilts.tasks import TaskType, get_task, list_tasks
-from xstilts.tasks.data import available_languages, load_examples, split_files
+from xstilts.tasks.data import available_languages, load_examples
 from xstilts.tasks.examples import Example, RetrievalCorpus
 from xstilts.tasks.formats import FeaturizeConfig, get_format
+from xstilts.tasks.texts import example_texts
 from xstilts.training.evaluate import EvalSettings, evaluate_task
-from xstilts.training.mlm import example_texts
 
 N_EXAMPLES = 4
 RETRIEVAL_SIZE = 40

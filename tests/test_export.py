@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from conftest import tiny_encoder
 from xstilts.cli import app
 from xstilts.pipelines import executor
 from xstilts.pipelines.experiment import experiment_from_dict
@@ -28,11 +29,7 @@ def tiny_experiment(data_root: Path, out: Path, targets: list[str], options: lis
     """A tiny random encoder, two optimizer steps per stage, 20 eval examples per language."""
     raw = {
         "name": "tiny", "data_dir": str(data_root), "output_dir": str(out),
-        "encoder": {
-            "tiny": {"vocab_size": 1000, "hidden_size": 32, "num_hidden_layers": 2,
-                     "num_attention_heads": 2, "intermediate_size": 64, "seed": 0},
-            "tokenizer": {"train_on": ["sst2", "pawsx"], "max_lines": 200, "vocab_size": 1000},
-        },
+        "encoder": tiny_encoder(1000, ["sst2", "pawsx"], 200),
         "seeds": [1], "intermediate": options, "targets": targets,
         "train": {"lr": 1e-3, "max_steps": 2, "batch_size": 8, "max_train_examples": 32,
                   "max_dev_examples": 16, "max_length": 64, "precision": "fp32"},

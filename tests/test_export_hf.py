@@ -20,22 +20,19 @@ from transformers import (
 )
 from typer.testing import CliRunner
 
-from xstilts.batch import pack
+from conftest import tiny_encoder
 from xstilts.cli import app
 from xstilts.errors import CheckpointError, ConfigError
-from xstilts.models import checkpoint
+from xstilts.models import model_io
 from xstilts.models.packed import encode_packed
+from xstilts.packing import pack
 from xstilts.pipelines import integrity, stage
 from xstilts.pipelines.stage_spec import StageSpec
 from xstilts.reporting.export_hf import export_hf, find_stage
 from xstilts.tasks import get_task
 from xstilts.tasks.formats import FeaturizeConfig, get_format
 
-TINY = {
-    "tiny": {"vocab_size": 600, "hidden_size": 32, "num_hidden_layers": 2,
-             "num_attention_heads": 2, "intermediate_size": 64, "seed": 0},
-    "tokenizer": {"train_on": ["sst2", "pawsx"], "max_lines": 200, "vocab_size": 600},
-}  # fmt: skip
+TINY = tiny_encoder(600, ["sst2", "pawsx"], 200)
 TEXTS = ["a gripping , funny film .", "Der Film war lang und langweilig.", "so-so"]
 
 
@@ -68,7 +65,7 @@ def _with_head(trained: Path, task: str, dest: Path) -> Path:
     model.add_head(spec.head, get_format(spec.type).make_head(spec, model.hidden_size, fcfg))
     info = {spec.head: {"task": task, "type": str(spec.type),
                         "featurize": dataclasses.asdict(fcfg)}}  # fmt: skip
-    checkpoint.save_model(model, dest, info)
+    model_io.save_model(model, dest, info)
     # The copy's files changed on purpose: record their new hashes, as a published stage would.
     integrity.write_manifest(dest, dest.name, task)
     return dest

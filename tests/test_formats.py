@@ -9,10 +9,10 @@ import pytest
 import torch
 from torch import nn
 
-from xstilts.batch import PackedBatch, pack
 from xstilts.errors import ConfigError, DataError
 from xstilts.models.heads import PoolingHead
 from xstilts.models.tokenizer import load_tokenizer, train_tokenizer
+from xstilts.packing import PackedBatch, pack
 from xstilts.tasks.examples import ClassificationExample, MultipleChoiceExample, RetrievalCorpus
 from xstilts.tasks.formats import get_format
 from xstilts.tasks.formats.base import FeaturizeConfig

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from xstilts.errors import ConfigError
-from xstilts.models import checkpoint
+from xstilts.models import model_io
 from xstilts.models.encoder import load_encoder
 from xstilts.models.model import XstiltsModel
 from xstilts.pipelines import stage, validate
@@ -146,8 +146,8 @@ def test_stage_with_frozen_embeddings_records_its_settings(data_root: Path, tmp_
                               device=torch.device("cpu"))  # fmt: skip
     assert (metrics["attention"], metrics["optimizer"]) == ("sdpa-padded-view", "adamw-fused")
     assert json.loads((out / "metrics.json").read_text())["attention"] == "sdpa-padded-view"
-    parent = checkpoint.load_encoder_from_dir(tmp_path / base.stage_id).state_dict()
-    child = checkpoint.load_encoder_from_dir(out).state_dict()
+    parent = model_io.load_encoder_from_dir(tmp_path / base.stage_id).state_dict()
+    child = model_io.load_encoder_from_dir(out).state_dict()
     assert torch.equal(child["embeddings.word_embeddings.weight"],
                        parent["embeddings.word_embeddings.weight"])  # fmt: skip
     assert not torch.equal(child["encoder.layer.1.output.dense.weight"],

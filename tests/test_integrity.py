@@ -16,6 +16,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from conftest import tiny_encoder
 from xstilts.errors import CheckpointError
 from xstilts.pipelines import integrity, stage
 from xstilts.pipelines.locking import partial_dir
@@ -24,11 +25,7 @@ from xstilts.training import loop
 from xstilts.training.evaluate import EvalSettings
 
 CPU = torch.device("cpu")
-TINY = {
-    "tiny": {"vocab_size": 300, "hidden_size": 16, "num_hidden_layers": 1,
-             "num_attention_heads": 2, "intermediate_size": 32, "seed": 0},
-    "tokenizer": {"train_on": ["sst2"], "max_lines": 50, "vocab_size": 300},
-}  # fmt: skip
+TINY = tiny_encoder(300, ["sst2"], 50, hidden=16, layers=1)
 BASE = StageSpec(kind="base", tasks=(), role="base", encoder=TINY, parent=None, seed=0)
 
 

@@ -9,12 +9,12 @@ import pytest
 import torch
 from torch import nn
 
-from xstilts.batch import PackedBatch, pack
 from xstilts.errors import CheckpointError, ConfigError
-from xstilts.models import checkpoint
+from xstilts.models import model_io
 from xstilts.models.encoder import load_encoder, tiny_config, xlmr_large_config
 from xstilts.models.model import XstiltsModel
 from xstilts.models.packed import encode_packed
+from xstilts.packing import PackedBatch, pack
 
 TINY = {"vocab_size": 50, "hidden_size": 32, "num_hidden_layers": 2,
         "num_attention_heads": 2, "intermediate_size": 64, "seed": 0}  # fmt: skip
@@ -137,7 +137,7 @@ def test_save_load_round_trip(tmp_path: Path) -> None:
     model = make_model()
     model.add_head("tied", TiedHead(32))
     info = {"a": {"task": "toy_a", "type": "classification"}, "b": {"task": "toy_b"}}
-    checkpoint.save_model(model, tmp_path, info)
+    model_io.save_model(model, tmp_path, info)
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "encoder.safetensors",
         "encoder_config.json",
@@ -145,12 +145,12 @@ def test_save_load_round_trip(tmp_path: Path) -> None:
         "heads.safetensors",
     ]  # no temporary files left behind
     assert json.loads((tmp_path / "heads.json").read_text()) == info
-    assert checkpoint.load_heads_info(tmp_path) == info
+    assert model_io.load_heads_info(tmp_path) == info
 
     torch.manual_seed(99)  # fresh heads with different initial weights
     fresh = {"a": FirstTokenHead(32, 3), "b": FirstTokenHead(32, 5), "tied": TiedHead(32)}
-    loaded = XstiltsModel(checkpoint.load_encoder_from_dir(tmp_path), fresh).eval()
-    loaded.load_heads_state(checkpoint.load_heads_state(tmp_path))
+    loaded = XstiltsModel(model_io.load_encoder_from_dir(tmp_path), fresh).eval()
+    loaded.load_heads_state(model_io.load_heads_state(tmp_path))
     batch = make_batch()
     with torch.no_grad():
         for head in ("a", "b", "tied"):
@@ -162,14 +162,14 @@ def test_save_load_round_trip(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("name", "load"),
     [
-        ("encoder.safetensors", checkpoint.load_encoder_from_dir),
-        ("encoder_config.json", checkpoint.load_encoder_from_dir),
-        ("heads.safetensors", checkpoint.load_heads_state),
-        ("heads.json", checkpoint.load_heads_info),
+        ("encoder.safetensors", model_io.load_encoder_from_dir),
+        ("encoder_config.json", model_io.load_encoder_from_dir),
+        ("heads.safetensors", model_io.load_heads_state),
+        ("heads.json", model_io.load_heads_info),
     ],
 )
 def test_missing_or_corrupt_file_is_named(tmp_path: Path, name: str, load) -> None:
-    checkpoint.save_model(make_model(), tmp_path, {})
+    model_io.save_model(make_model(), tmp_path, {})
     (tmp_path / name).write_bytes(b"\x00garbage")
     with pytest.raises(CheckpointError, match=name.replace(".", r"\.")):
         load(tmp_path)
@@ -181,8 +181,8 @@ def test_missing_or_corrupt_file_is_named(tmp_path: Path, name: str, load) -> No
 
 def test_heads_state_must_match_model_heads(tmp_path: Path) -> None:
     model = make_model()
-    checkpoint.save_model(model, tmp_path, {})
-    state = checkpoint.load_heads_state(tmp_path)
+    model_io.save_model(model, tmp_path, {})
+    state = model_io.load_heads_state(tmp_path)
     assert sorted(state) == ["a", "b"]
     assert sorted(state["a"]) == ["linear.bias", "linear.weight"]
     only_a = XstiltsModel(load_encoder({"tiny": TINY}), {"a": FirstTokenHead(32, 3)})

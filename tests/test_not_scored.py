@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
+from conftest import tiny_encoder
 from xstilts.pipelines import executor
 from xstilts.pipelines.experiment import experiment_from_dict
 from xstilts.pipelines.plan import Chain, build_plan
@@ -69,11 +70,7 @@ def pawsx_run(data_root: Path, tmp_path_factory: pytest.TempPathFactory) -> dict
     shutil.copy(folder / "dev-de.tsv", folder / "dev-it.tsv")
     raw = {
         "name": "ns", "data_dir": str(root / "data"), "output_dir": str(root / "out"),
-        "encoder": {
-            "tiny": {"vocab_size": 600, "hidden_size": 32, "num_hidden_layers": 2,
-                     "num_attention_heads": 2, "intermediate_size": 64, "seed": 0},
-            "tokenizer": {"train_on": ["pawsx"], "max_lines": 200, "vocab_size": 600},
-        },
+        "encoder": tiny_encoder(600, ["pawsx"], 200),
         "intermediate": ["none"], "targets": ["pawsx"],
         "train": {"lr": 1e-3, "max_steps": 1, "batch_size": 8, "max_train_examples": 16,
                   "max_dev_examples": 8, "max_length": 48, "precision": "fp32"},

@@ -9,11 +9,11 @@ import torch
 from torch import nn
 from transformers import BertConfig, BertModel, DistilBertConfig, DistilBertModel
 
-from xstilts.batch import PackedBatch, pack, to_padded, unpad_tokens
 from xstilts.errors import ConfigError
 from xstilts.models import packed as packed_module
 from xstilts.models.encoder import load_encoder
 from xstilts.models.packed import encode_packed, padded_forward, supports_packed
+from xstilts.packing import PackedBatch, pack, to_padded, unpad_tokens
 
 VOCAB = 60
 LAYERS = 2

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from conftest import tiny_encoder
 from xstilts.pipelines import executor, stage
 from xstilts.pipelines.experiment import experiment_from_dict
 from xstilts.pipelines.plan import build_plan
@@ -23,17 +24,7 @@ def _experiment(data_root: Path, out: Path) -> Any:
         "name": "e2e",
         "data_dir": str(data_root),
         "output_dir": str(out),
-        "encoder": {
-            "tiny": {
-                "vocab_size": 1000,
-                "hidden_size": 32,
-                "num_hidden_layers": 2,
-                "num_attention_heads": 2,
-                "intermediate_size": 64,
-                "seed": 0,
-            },
-            "tokenizer": {"train_on": ["sst2", "pawsx"], "max_lines": 200, "vocab_size": 1000},
-        },
+        "encoder": tiny_encoder(1000, ["sst2", "pawsx"], 200),
         "seeds": [1],
         "intermediate": ["none", "sst2", ["sst2", "qqp"]],
         "targets": ["pawsx", "tatoeba"],

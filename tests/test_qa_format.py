@@ -7,9 +7,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from xstilts.batch import pack
 from xstilts.errors import ConfigError, DataError
 from xstilts.models.tokenizer import train_tokenizer
+from xstilts.packing import pack
 from xstilts.tasks.examples import Answer, QAExample
 from xstilts.tasks.formats import get_format
 from xstilts.tasks.formats.base import FeaturizeConfig

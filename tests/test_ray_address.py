@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import tiny_encoder
+
 # CI installs the dev extra, which includes Ray: there a missing Ray is an error, not a skip.
 if os.environ.get("CI", "").lower() != "true":
     pytest.importorskip("ray")
@@ -43,11 +45,7 @@ def test_unreachable_ray_address_fails_fast_with_one_line(data_root: Path, tmp_p
         "name": "ray-dead",
         "data_dir": str(data_root),
         "output_dir": str(tmp_path / "out"),
-        "encoder": {
-            "tiny": {"vocab_size": 300, "hidden_size": 16, "num_hidden_layers": 1,
-                     "num_attention_heads": 2, "intermediate_size": 32, "seed": 0},
-            "tokenizer": {"train_on": ["pawsx"], "max_lines": 60, "vocab_size": 300},
-        },
+        "encoder": tiny_encoder(300, ["pawsx"], 60, hidden=16, layers=1),
         "intermediate": ["none"],
         "targets": ["pawsx"],
         "train": {"max_steps": 1, "max_train_examples": 4},

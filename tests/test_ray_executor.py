@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from conftest import tiny_encoder
 from xstilts.pipelines import executor, stage
 from xstilts.pipelines.executor_ray import (
     FAIL_STAGES_ENV,
@@ -53,17 +54,7 @@ def _experiment(data_root: Path, out: Path) -> Any:
         "name": "ray",
         "data_dir": str(data_root),
         "output_dir": str(out),
-        "encoder": {
-            "tiny": {
-                "vocab_size": 500,
-                "hidden_size": 32,
-                "num_hidden_layers": 1,
-                "num_attention_heads": 2,
-                "intermediate_size": 64,
-                "seed": 0,
-            },
-            "tokenizer": {"train_on": ["sst2", "pawsx"], "max_lines": 200, "vocab_size": 500},
-        },
+        "encoder": tiny_encoder(500, ["sst2", "pawsx"], 200, layers=1),
         "seeds": [1],
         "intermediate": ["none", "sst2", ["sst2", "qqp"]],
         "targets": ["pawsx"],

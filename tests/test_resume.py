@@ -23,18 +23,13 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from conftest import tiny_encoder
 from xstilts.pipelines import stage
 from xstilts.pipelines.stage_spec import StageSpec
 
 TOTAL_STEPS = 20
 CKPT_EVERY = 3
-TINY = {
-    "tiny": {
-        "vocab_size": 600, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
-        "intermediate_size": 64, "seed": 0,
-    },
-    "tokenizer": {"train_on": ["sst2"], "max_lines": 200, "vocab_size": 600},
-}  # fmt: skip
+TINY = tiny_encoder(600, ["sst2"], 200)
 # One interpreter imports everything once, then forks a child per run (kill hooks in its env);
 # each child trains with the network cut off and one thread (the same arithmetic in every run).
 # After each child the parent notes what it left on disk, and prints all notes as JSON.

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from conftest import tiny_encoder
 from xstilts.errors import ConfigError
 from xstilts.pipelines import executor
 from xstilts.pipelines.experiment import Step, experiment_from_dict
@@ -48,11 +49,7 @@ def tatoeba_data(data_root: Path, tmp_path: Path) -> Path:
 def _tatoeba_experiment(data: Path, out: Path, max_length: int) -> Any:
     raw = {
         "name": "tat", "data_dir": str(data), "output_dir": str(out),
-        "encoder": {
-            "tiny": {"vocab_size": 500, "hidden_size": 32, "num_hidden_layers": 2,
-                     "num_attention_heads": 2, "intermediate_size": 64, "seed": 0},
-            "tokenizer": {"train_on": ["tatoeba"], "max_lines": 300, "vocab_size": 500},
-        },
+        "encoder": tiny_encoder(500, ["tatoeba"], 300),
         "intermediate": ["none"], "targets": ["tatoeba"],
         "overrides": {"tatoeba": {"max_length": max_length}},
         "evaluation": {"precision": "fp32"},
@@ -118,7 +115,8 @@ def test_mlm_max_length_cuts_the_auxiliary_texts(data_root: Path) -> None:
     from xstilts.models.model import XstiltsModel
     from xstilts.models.tokenizer import train_tokenizer
     from xstilts.pipelines.stage_spec import StageSpec
-    from xstilts.training.mlm import build_mlm_objective, task_texts
+    from xstilts.tasks.texts import task_texts
+    from xstilts.training.mlm import build_mlm_objective
 
     tokenizer = train_tokenizer(task_texts(["sst2"], data_root, 200), 400)
     tiny = {"vocab_size": len(tokenizer), "hidden_size": 16, "num_hidden_layers": 1,

@@ -9,24 +9,15 @@ from typing import Any
 import pytest
 import torch
 
+from conftest import tiny_encoder
 from xstilts.errors import CheckpointError
-from xstilts.models import checkpoint
+from xstilts.models import model_io
 from xstilts.pipelines import stage, stage_eval
 from xstilts.pipelines.stage_spec import StageSpec
 from xstilts.training import evaluate, loop
 from xstilts.training.evaluate import EvalSettings
 
-TINY = {
-    "tiny": {
-        "vocab_size": 1000,
-        "hidden_size": 32,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 2,
-        "intermediate_size": 64,
-        "seed": 0,
-    },
-    "tokenizer": {"train_on": ["sst2", "pawsx"], "max_lines": 300, "vocab_size": 1000},
-}
+TINY = tiny_encoder(1000, ["sst2", "pawsx"], 300)
 STAGE_FILES = {
     "spec.json",
     "encoder.safetensors",
@@ -104,14 +95,14 @@ def test_child_starts_from_parent_encoder_without_parent_heads(
     dir_b = chain["root"] / spec_b.stage_id
     stage.run_stage(spec_b, dir_b, data_root, chain["a"], device=torch.device("cpu"))
     assert seen["calls"] == 1
-    parent_encoder = checkpoint.load_encoder_from_dir(chain["a"]).state_dict()
+    parent_encoder = model_io.load_encoder_from_dir(chain["a"]).state_dict()
     assert seen["encoder"].keys() == parent_encoder.keys()
     for k, v in parent_encoder.items():
         assert torch.equal(seen["encoder"][k], v), k
     assert seen["heads"] == ["pawsx"]  # A's sst2 head was dropped
     assert set(json.loads((dir_b / "heads.json").read_text())) == {"pawsx"}
     # Training moved the encoder away from the parent's weights.
-    child = checkpoint.load_encoder_from_dir(dir_b).state_dict()
+    child = model_io.load_encoder_from_dir(dir_b).state_dict()
     assert any(not torch.equal(child[k], v) for k, v in parent_encoder.items())
 
 
@@ -215,7 +206,7 @@ def test_mlm_auxiliary_trains_and_is_not_saved(
     assert metrics["steps"] == 2
     assert len(calls) == 2 and all(v > 0 for v in calls)  # one MLM loss per micro-batch
     assert set(json.loads((target / "heads.json").read_text())) == {"sst2"}
-    assert set(checkpoint.load_heads_state(target)) == {"sst2"}
+    assert set(model_io.load_heads_state(target)) == {"sst2"}
 
 
 def test_eval_cache_key_follows_the_task_version() -> None:

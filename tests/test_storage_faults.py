@@ -23,10 +23,11 @@ from safetensors import SafetensorError
 from safetensors.torch import save_file
 from typer.testing import CliRunner
 
+from conftest import tiny_encoder
 from xstilts.cli import app
 from xstilts.errors import CheckpointError
 from xstilts.fileio import atomic_write
-from xstilts.models import checkpoint
+from xstilts.models import model_io
 from xstilts.pipelines import executor, executor_ray, stage
 from xstilts.pipelines.experiment import experiment_from_dict
 from xstilts.pipelines.locking import StageBusyError, partial_dir
@@ -55,11 +56,7 @@ def _raw(data_root: Path, out: Path) -> dict[str, Any]:
         "name": "faults",
         "data_dir": str(data_root),
         "output_dir": str(out),
-        "encoder": {
-            "tiny": {"vocab_size": 300, "hidden_size": 16, "num_hidden_layers": 1,
-                     "num_attention_heads": 2, "intermediate_size": 32, "seed": 0},
-            "tokenizer": {"train_on": ["pawsx"], "max_lines": 60, "vocab_size": 300},
-        },
+        "encoder": tiny_encoder(300, ["pawsx"], 60, hidden=16, layers=1),
         "seeds": [1],
         "intermediate": ["none"],
         "targets": ["pawsx"],
@@ -128,7 +125,7 @@ def test_full_disk_while_saving_a_stage_is_one_line_and_a_rerun_recovers(
     out = tmp_path / "out"
     config = _yaml(data_root, tmp_path, out)
     with monkeypatch.context() as mp:
-        mp.setattr(checkpoint, "save_file", _full_disk)
+        mp.setattr(model_io, "save_file", _full_disk)
         line = _one_error_line(runner.invoke(app, ["run", str(config), "--no-progress"]))
     base = next(p for p in (out / "stages").iterdir() if p.name.startswith(".partial-"))
     weights = base / "final" / "encoder.safetensors"
@@ -270,7 +267,7 @@ def test_a_failure_that_cannot_be_recorded_keeps_the_first_error(
         real_record(self, spec, status, metrics)
 
     with monkeypatch.context() as mp:
-        mp.setattr(checkpoint, "save_file", _full_disk)
+        mp.setattr(model_io, "save_file", _full_disk)
         mp.setattr(ResultsStore, "record_stage", store_full)
         with pytest.raises(CheckpointError) as err, caplog.at_level(logging.WARNING):
             executor.run_experiment(exp, build_plan(exp, count_examples=False), progress=False)

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from xstilts.batch import IGNORE_INDEX, pack
 from xstilts.errors import DataError
 from xstilts.models.tokenizer import train_tokenizer
+from xstilts.packing import IGNORE_INDEX, pack
 from xstilts.tasks.examples import TaggingExample
 from xstilts.tasks.formats import get_format
 from xstilts.tasks.formats.base import FeaturizeConfig

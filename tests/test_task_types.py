@@ -127,7 +127,7 @@ def test_heads_are_built_in_models_from_the_declaration() -> None:
 
 
 def test_tagging_ignore_index_matches_the_batch_one() -> None:
-    from xstilts.batch import IGNORE_INDEX
+    from xstilts.packing import IGNORE_INDEX
     from xstilts.tasks.formats import tagging
 
     assert tagging.IGNORE_INDEX == IGNORE_INDEX

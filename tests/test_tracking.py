@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from conftest import tiny_encoder
 from xstilts.errors import ConfigError
 from xstilts.pipelines import executor, stage, tracking
 from xstilts.pipelines.experiment import experiment_from_dict
@@ -26,11 +27,7 @@ def _experiment(data_root: Path, out: Path) -> Any:
     """Base, a two-task mixture and the target: 6 steps, dev every 3, warm-up over 3 steps."""
     raw = {
         "name": "tb", "data_dir": str(data_root), "output_dir": str(out),
-        "encoder": {
-            "tiny": {"vocab_size": 1000, "hidden_size": 32, "num_hidden_layers": 2,
-                     "num_attention_heads": 2, "intermediate_size": 64, "seed": 0},
-            "tokenizer": {"train_on": ["sst2", "pawsx"], "max_lines": 200, "vocab_size": 1000},
-        },
+        "encoder": tiny_encoder(1000, ["sst2", "pawsx"], 200),
         "seeds": [1], "intermediate": [{"mixture": ["sst2", "qqp"]}], "targets": ["pawsx"],
         "train": {"lr": LR, "max_steps": 6, "eval_every": 3, "warmup_ratio": 0.5,
                   "batch_size": 8, "max_train_examples": 32, "max_dev_examples": 16,

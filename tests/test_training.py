@@ -10,11 +10,11 @@ import pytest
 import torch
 from torch import nn
 
-from xstilts.batch import PackedBatch
 from xstilts.errors import ConfigError
 from xstilts.models.encoder import load_encoder
 from xstilts.models.model import XstiltsModel
 from xstilts.models.tokenizer import train_tokenizer
+from xstilts.packing import PackedBatch
 from xstilts.tasks import get_task
 from xstilts.tasks.data import load_examples
 from xstilts.tasks.formats import FeaturizeConfig, get_format
@@ -204,7 +204,7 @@ def test_same_seed_gives_identical_metrics_on_cpu(data_root: Path) -> None:
 
 
 def test_mlm_masks_only_real_tokens_and_is_seeded() -> None:
-    from xstilts.batch import IGNORE_INDEX
+    from xstilts.packing import IGNORE_INDEX
     from xstilts.training.mlm import MlmObjective
 
     tok = train_tokenizer(["the cat sat on the mat", "a dog ran in the park"] * 30, vocab_size=60)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import types
 from typing import Any
 
-__version__ = "0.1.0"
+from xstilts._version import __version__
 
 _API = ("load_experiment", "plan", "run", "report")
 __all__ = ["__version__", *_API, "results"]
@@ -47,6 +47,6 @@ class _CallableResults(types.ModuleType):
 
 
 # The store package is light (sqlite3, json): no torch here.
-from xstilts import results  # noqa: E402 - after __version__, which the store reads
+from xstilts import results  # noqa: E402 - a submodule, bound after the helpers above
 
 results.__class__ = _CallableResults

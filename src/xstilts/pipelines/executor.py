@@ -28,11 +28,11 @@ from rich.progress import (
 
 from xstilts.fileio import ensure_writable_dir
 from xstilts.pipelines import results_json, stage, tracking
+from xstilts.pipelines.executor_ranks import announce
 from xstilts.pipelines.experiment import ExperimentSpec
 from xstilts.pipelines.locking import StageBusyError, partial_dir
 from xstilts.pipelines.plan import Plan, PlannedStage
 from xstilts.results.store import ResultsStore
-from xstilts.training import distributed
 from xstilts.training.threads import resolve_threads, torch_threads
 
 StepCallback = Callable[[Any], None]
@@ -60,7 +60,7 @@ def execute_stage(
     """
     spec, out = planned.spec, planned.dir
     trained = not stage.is_complete(out)
-    distributed.announce(spec.stage_id, trained)  # a multi-process run: the others train too
+    announce(spec.stage_id, trained)  # a multi-process run: the others train too
     with torch_threads(resolve_threads(spec.train, exp.train)):
         if trained:
             parent = stage_dir_of(exp, spec.parent)

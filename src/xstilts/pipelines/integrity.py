@@ -29,7 +29,7 @@ from typing import Any
 
 from xstilts.errors import CheckpointError
 from xstilts.fileio import sha256_file, write_json
-from xstilts.models.checkpoint import ENCODER_CONFIG, ENCODER_WEIGHTS, HEADS_WEIGHTS
+from xstilts.models.model_io import ENCODER_CONFIG, ENCODER_WEIGHTS, HEADS_WEIGHTS
 
 COMPLETE = "COMPLETE"
 MANIFEST_FORMAT = 1

@@ -27,7 +27,7 @@ from transformers import PreTrainedTokenizerBase
 from xstilts.errors import CheckpointError, ConfigError
 from xstilts.fileio import storage_errors
 from xstilts.fileio import write_json as _write_json
-from xstilts.models import builtin, checkpoint
+from xstilts.models import builtin, model_io
 from xstilts.models.encoder import load_encoder
 from xstilts.models.model import XstiltsModel
 from xstilts.models.tokenizer import load_tokenizer, train_tokenizer
@@ -38,10 +38,11 @@ from xstilts.tasks import get_task
 from xstilts.tasks.data import load_examples
 from xstilts.tasks.formats import FeaturizeConfig, get_format
 from xstilts.tasks.spec import TaskSpec
+from xstilts.tasks.texts import task_texts
 from xstilts.training import loop, movement
 from xstilts.training.checkpointing import kill_hook
 from xstilts.training.evaluate import EvalResults, EvalSettings
-from xstilts.training.mlm import build_mlm_objective, task_texts
+from xstilts.training.mlm import build_mlm_objective
 
 COMPLETE = "COMPLETE"
 RETRIEVAL_HEAD = stage_eval.RETRIEVAL_HEAD
@@ -158,7 +159,7 @@ def _build_and_train(
     else:
         state = {"config": None, "steps": 0, "curve": []}
     model.to("cpu")
-    checkpoint.save_model(model, out, heads_info)
+    model_io.save_model(model, out, heads_info)
     kill_hook("save:weights")
     tokenizer.save_pretrained(str(out / "tokenizer"))
     metrics = _metrics(result)
@@ -232,10 +233,10 @@ def load_stage_model(
     """
     integrity.verify_stage(stage_dir)  # a parent or an evaluated stage is never used unverified
     tokenizer = load_tokenizer(stage_dir / "tokenizer")
-    model = XstiltsModel(checkpoint.load_encoder_from_dir(stage_dir), {})
+    model = XstiltsModel(model_io.load_encoder_from_dir(stage_dir), {})
     info: dict[str, dict[str, Any]] = {}
     if keep_heads:
-        info = checkpoint.load_heads_info(stage_dir)
+        info = model_io.load_heads_info(stage_dir)
         # The parent's heads are overwritten by their saved weights: building them must not
         # shift the RNG, or a new head's init would depend on which parent came before (paired
         # seeds: within a seed every condition's target head starts the same).
@@ -244,7 +245,7 @@ def load_stage_model(
                 task = get_task(meta["task"])
                 fcfg = FeaturizeConfig(**meta.get("featurize", {}))
                 model.add_head(head, get_format(task.type).make_head(task, model.hidden_size, fcfg))
-        model.load_heads_state(checkpoint.load_heads_state(stage_dir))
+        model.load_heads_state(model_io.load_heads_state(stage_dir))
     return model, tokenizer, info
 
 

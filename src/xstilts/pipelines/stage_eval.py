@@ -24,7 +24,7 @@ from transformers import PreTrainedTokenizerBase
 
 from xstilts.errors import CheckpointError, ConfigError, DataError
 from xstilts.fileio import write_json
-from xstilts.models import checkpoint
+from xstilts.models import model_io
 from xstilts.models.model import XstiltsModel
 from xstilts.pipelines.stage_spec import StageSpec
 from xstilts.settings import FeaturizeSettings, resolve
@@ -86,7 +86,7 @@ def evaluate_tasks(
     """
     where = f"{spec.label} [{spec.stage_id[:8]}]"
     loaded: tuple[XstiltsModel, PreTrainedTokenizerBase] | None = None
-    heads_info = checkpoint.load_heads_info(stage_dir)
+    heads_info = model_io.load_heads_info(stage_dir)
     results = EvalResults()
     for name in tasks:
         task = get_task(name)

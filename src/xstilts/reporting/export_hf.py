@@ -50,10 +50,10 @@ from transformers import (
 )
 from transformers.utils import logging as hf_logging
 
-from xstilts.batch import PackedBatch, pack
 from xstilts.errors import CheckpointError, ConfigError
 from xstilts.models.model import XstiltsModel
 from xstilts.models.packed import encode_packed
+from xstilts.packing import PackedBatch, pack
 from xstilts.pipelines.stage import is_complete, load_stage_model
 from xstilts.tasks.registry import get_task
 from xstilts.tasks.spec import TaskSpec, TaskType

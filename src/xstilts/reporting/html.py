@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from xstilts.reporting.render import html_table
 
 if TYPE_CHECKING:
-    from xstilts.reporting.report import Report
+    from xstilts.reporting.report_data import Report
 
 CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2em auto;max-width:1200px;

@@ -26,7 +26,7 @@ from xstilts.pipelines.experiment import ARROW
 from xstilts.reporting.deltas import AVG
 
 if TYPE_CHECKING:
-    from xstilts.reporting.report import Report
+    from xstilts.reporting.report_data import Report
 
 # Language -> family (script in brackets where a family spans several), XTREME's 40 languages.
 FAMILY = {

@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from xstilts.metrics.xtreme_score import XTREME_TASKS
@@ -25,23 +24,11 @@ from xstilts.reporting.collect import (
 )
 from xstilts.reporting.deltas import AVG, DeltaTable, delta_tables, language_delta_table
 from xstilts.reporting.render import Grid, latex, markdown, to_csv
+from xstilts.reporting.report_data import Report
 from xstilts.reporting.study import study_grids
 from xstilts.tasks.registry import get_task
 
 ALPHA = 0.05
-
-
-@dataclass
-class Report:
-    """Everything rendered: grids in reading order, the verdict lines and the plot files."""
-
-    data: ExperimentData
-    grids: list[Grid] = field(default_factory=list)
-    verdict: list[str] = field(default_factory=list)
-    glance: Grid | None = None
-    delta_tables: list[DeltaTable] = field(default_factory=list)
-    plots: dict[str, Path] = field(default_factory=dict)
-    not_scored: dict[str, str] = field(default_factory=dict)  # target -> why, for empty panels
 
 
 def _slug(text: str) -> str:

@@ -97,7 +97,7 @@ def show_task(console: Console, name: str, data_dir: Path, tokenizer_name: str |
     from xstilts.models.tokenizer import load_tokenizer, train_tokenizer
     from xstilts.settings import FeaturizeSettings, resolve
     from xstilts.tasks.formats import FeaturizeConfig, get_format
-    from xstilts.training.mlm import example_texts
+    from xstilts.tasks.texts import example_texts
 
     spec = get_task(name)
     console.print(_spec_table(spec))

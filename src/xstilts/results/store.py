@@ -25,7 +25,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, TypeVar
 
-import xstilts
+from xstilts._version import __version__
 from xstilts.errors import CheckpointError
 from xstilts.fileio import disk_error
 
@@ -70,11 +70,15 @@ class MetricRecord(Protocol):
 class ChainLike(Protocol):
     """What :meth:`ResultsStore.replace_runs` reads (``plan.Chain`` has these fields)."""
 
-    label: str
-    option: str
-    target: str
-    seed: int
-
+    # Read-only (properties), so that frozen dataclasses such as ``plan.Chain`` match.
+    @property
+    def label(self) -> str: ...
+    @property
+    def option(self) -> str: ...
+    @property
+    def target(self) -> str: ...
+    @property
+    def seed(self) -> int: ...
     @property
     def target_stage_id(self) -> str: ...
 
@@ -93,7 +97,7 @@ class Run:
 
 def versions() -> dict[str, str]:
     """Versions of xstilts, torch, transformers and Python (no heavy imports)."""
-    out = {"xstilts": xstilts.__version__, "python": platform.python_version()}
+    out = {"xstilts": __version__, "python": platform.python_version()}
     for dist in ("torch", "transformers"):
         try:
             out[dist] = metadata.version(dist)

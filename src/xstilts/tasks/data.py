@@ -30,16 +30,6 @@ def _check_split(spec: TaskSpec, split: str) -> None:
         )
 
 
-def split_files(spec: TaskSpec, data_dir: Path, split: str, lang: str) -> list[Path]:
-    """Files on disk for one split and language, in reading order (may be empty).
-
-    Raises:
-        DataError: if ``split`` is not declared by the task.
-    """
-    _check_split(spec, split)
-    return [path for _, path in spec.find_files(Path(data_dir), split, lang)]
-
-
 def available_languages(spec: TaskSpec, data_dir: Path, split: str) -> list[str]:
     """Declared languages of ``split`` that have at least one file under ``data_dir``.
 

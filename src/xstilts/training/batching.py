@@ -1,6 +1,6 @@
 """Length-grouped micro-batches: keep the padded attention cost close to the real token count.
 
-Packed batches (:func:`xstilts.batch.pack`) never pad inside linear layers, but attention (and
+Packed batches (:func:`xstilts.packing.pack`) never pad inside linear layers, but attention (and
 HF's padded fallback) still pays ``num_sequences * max_seqlen`` per batch. Grouping features of
 similar length into the same batch keeps that close to the real token count.
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from xstilts.batch import Feature
+from xstilts.packing import Feature
 
 # Batches per megabatch: large enough that sorting finds close lengths, small enough that the
 # order of examples stays random across an epoch.
@@ -68,7 +68,7 @@ def make_batches(
     """Group feature indices into length-homogeneous micro-batches.
 
     Args:
-        features: Featurized examples (``"sequences"`` key, see :mod:`xstilts.batch`).
+        features: Featurized examples (``"sequences"`` key, see :mod:`xstilts.packing`).
         batch_size: Maximum features per batch.
         max_tokens: Optional budget on the padded cost ``num_sequences * max_seqlen``; a single
             feature over budget still forms its own batch (never dropped).

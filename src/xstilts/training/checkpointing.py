@@ -124,10 +124,11 @@ def load_tensors(path: Path) -> dict[str, torch.Tensor]:
 
 def rng_state() -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """Python, NumPy and torch (CPU + every CUDA device) RNG states."""
-    name, keys, pos, has_gauss, gauss = np.random.get_state()  # type: ignore[misc]
+    # legacy=True: the (name, keys, pos, has_gauss, gauss) tuple, not the dict form.
+    name, keys, pos, has_gauss, gauss = np.random.get_state(legacy=True)
     meta = {
         "python": python_rng_to_json(random.getstate()),
-        "numpy": [name, keys.tolist(), pos, has_gauss, gauss],
+        "numpy": [name, np.asarray(keys).tolist(), pos, has_gauss, gauss],
     }
     tensors = {"rng.torch": torch.get_rng_state()}  # ByteTensor
     if torch.cuda.is_available():

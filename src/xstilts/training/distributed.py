@@ -18,15 +18,14 @@ per-backward hooks handle badly. The effect is the same: identical weights on ev
 
 Rank 0 alone evaluates on dev (the metric is broadcast so early stopping agrees), writes stage
 directories, checkpoints and the results store; the token/example counters are summed over
-ranks at the end. Other ranks follow rank 0 through the plan (:func:`follow_plan`).
+ranks at the end. Other ranks follow rank 0 through the plan
+(:func:`xstilts.pipelines.executor_ranks.follow_plan`).
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -36,8 +35,6 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from torch import nn
-
-from xstilts.training.threads import resolve_threads, torch_threads
 
 # Rank 0 evaluates a stage while the others wait in a collective: allow for long evaluations.
 TIMEOUT_ENV = "XSTILTS_DIST_TIMEOUT_S"
@@ -126,12 +123,13 @@ class Parallel:
             if p.grad is None:
                 p.grad = torch.zeros_like(p)
         for bucket in _buckets(live):
-            flat = torch.cat([p.grad.reshape(-1) for p in bucket])  # [sum of sizes]
+            grads = [p.grad for p in bucket if p.grad is not None]  # all set just above
+            flat = torch.cat([g.reshape(-1) for g in grads])  # [sum of sizes]
             dist.all_reduce(flat)
             offset = 0
-            for p in bucket:
-                n = p.numel()
-                p.grad.copy_(flat[offset : offset + n].view_as(p))
+            for g in grads:
+                n = g.numel()
+                g.copy_(flat[offset : offset + n].view_as(g))
                 offset += n
 
     def gather_counters(self, counters: Any) -> None:
@@ -240,59 +238,3 @@ def relaunch_command(argv: Sequence[str], nproc: int) -> list[str]:
         sys.executable, "-m", "torch.distributed.run", "--standalone",
         f"--nproc-per-node={nproc}", "-m", "xstilts", *rest,
     ]  # fmt: skip
-
-
-def announce(stage_id: str, trained: bool) -> None:
-    """Rank 0: tell the other ranks whether stage ``stage_id`` is trained now."""
-    par = context()
-    if par.active:
-        par.broadcast_object((stage_id, trained))
-
-
-def follow_plan(exp: Any, plan: Any) -> int:
-    """Ranks > 0: train the same stages as rank 0, in the same order, writing nothing shared.
-
-    Rank 0 runs the ordinary executor and :func:`announce` s each stage. A follower trains a
-    stage that rank 0 trains (every collective in the loop pairs up with rank 0's) into a
-    private scratch directory that is deleted afterwards; it reads parents from the shared
-    stage cache, where rank 0 has published them by the time it announces the next stage.
-
-    Returns:
-        The number of stages trained.
-    """
-    from xstilts.errors import XstiltsError
-    from xstilts.pipelines import integrity, stage  # pipelines import training: lazily
-    from xstilts.pipelines.locking import partial_dir
-
-    par = context()
-    trained = 0
-    for planned in plan.stages:
-        stage_id, train_it = par.broadcast_object(None)
-        if stage_id != planned.stage_id:
-            raise XstiltsError(
-                f"rank {par.rank} expected stage {planned.stage_id[:8]}, rank 0 runs "
-                f"{stage_id[:8]}: the ranks built different plans",
-                hint="launch every rank with the same experiment and overrides",
-            )
-        # Rank 0 trains nothing for a base stage, nor for one whose files it finds assembled
-        # (killed before publishing) or published meanwhile: check those in that order, as
-        # rank 0 may be renaming the one into the other right now.
-        final = partial_dir(planned.dir) / "final"
-        if not train_it or planned.spec.kind == "base":
-            continue
-        # Rank 0 rebuilds an assembled stage whose hashes fail (stage.run_stage): so must we.
-        assembled = stage.is_complete(final) and integrity.is_intact(final)
-        if assembled or stage.is_complete(planned.dir):
-            continue
-        scratch = tempfile.mkdtemp(prefix=f"xstilts-rank{par.rank}-")
-        try:
-            parent = exp.stages_dir / planned.spec.parent if planned.spec.parent else None
-            # The same thread count as rank 0 (executor.execute_stage), for the same sums.
-            with torch_threads(resolve_threads(planned.spec.train, exp.train)):
-                stage.run_stage(
-                    planned.spec, Path(scratch) / planned.stage_id, exp.data_dir, parent
-                )
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
-        trained += 1
-    return trained

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
-from xstilts.batch import Feature, pack
+from xstilts.packing import Feature, pack
 from xstilts.settings import EvaluationSettings, RetrievalSettings, default
 from xstilts.tasks.examples import Example
 from xstilts.tasks.formats import FeaturizeConfig, TaskFormat, get_format

@@ -22,8 +22,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from xstilts.batch import Feature, PackedBatch, pack
 from xstilts.errors import StageInterrupted, TrainingError
+from xstilts.packing import Feature, PackedBatch, pack
 from xstilts.settings import EvaluationSettings, MixtureSettings, TrainSettings, default
 from xstilts.tasks.examples import Example
 from xstilts.tasks.formats import FeaturizeConfig, TaskFormat

@@ -8,40 +8,24 @@ word embeddings, trained alongside, and dropped before the stage is saved.
 
 from __future__ import annotations
 
-import dataclasses
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
-from xstilts.batch import IGNORE_INDEX, PackedBatch, pack
-from xstilts.errors import DataError
-from xstilts.pipelines.stage_spec import StageSpec
+from xstilts.packing import IGNORE_INDEX, PackedBatch, pack
 from xstilts.settings import MlmSettings, TrainSettings, default
-from xstilts.tasks.examples import Example
+from xstilts.tasks.texts import task_texts
+
+if TYPE_CHECKING:
+    from xstilts.models.model import XstiltsModel
 
 MLM_HEAD = "mlm"
-_NOT_TEXT = ("guid", "origin")
-
-
-def example_texts(example: Example) -> list[str]:
-    """Every text of an example, whatever its type (sentences, choices, joined word tokens)."""
-    texts: list[str] = []
-    for f in dataclasses.fields(example):
-        value = getattr(example, f.name)
-        if f.name in _NOT_TEXT or not value:
-            continue
-        if isinstance(value, str):
-            texts.append(value)
-        elif isinstance(value, tuple) and all(isinstance(v, str) for v in value):
-            # Pre-tokenised words (tagging) form one sentence; other tuples are separate texts.
-            texts.extend([" ".join(value)] if f.name == "tokens" else list(value))
-    return texts
 
 
 class MlmHead(nn.Module):
@@ -145,36 +129,25 @@ class MlmObjective:
         )
 
 
-def task_texts(task_names: Sequence[str], data_dir: Path, max_lines: int) -> list[str]:
-    """Texts of the first ``max_lines`` examples of each task's train split (deterministic).
+class MlmStage(Protocol):
+    """What :func:`build_mlm_objective` reads of a stage (``pipelines.stage_spec.StageSpec``).
 
-    Used to train a tiny tokenizer and as MLM text. Tasks without a train split contribute
-    their eval split in every language present.
-
-    Raises:
-        DataError: if no text at all is found.
+    A protocol rather than the class itself: training sits below pipelines and must not
+    import it.
     """
-    from xstilts.tasks import get_task
-    from xstilts.tasks.data import available_languages, load_examples
 
-    texts: list[str] = []
-    for name in task_names:
-        spec = get_task(name)
-        if "train" in spec.splits and spec.find_files(data_dir, "train", spec.train_language):
-            parts = [("train", spec.train_language)]
-        else:
-            langs = available_languages(spec, data_dir, spec.eval_split)
-            parts = [(spec.eval_split, lang) for lang in langs]
-        for split, lang in parts:
-            for ex in load_examples(spec, data_dir, split, lang, limit=max_lines):
-                texts.extend(example_texts(ex))
-    if not texts:
-        raise DataError(f"no text found for tasks {list(task_names)}", file=data_dir)
-    return texts
+    @property
+    def tasks(self) -> Sequence[str]: ...  # the stage's task names
+    @property
+    def train(self) -> Mapping[str, Any]: ...  # batch_size, max_train_examples
+    @property
+    def mlm(self) -> Mapping[str, Any]: ...  # weight, probability, max_length, texts_from
+    @property
+    def seed(self) -> int: ...
 
 
 def build_mlm_objective(
-    spec: StageSpec, data_dir: Path, tokenizer: PreTrainedTokenizerBase, model: nn.Module
+    spec: MlmStage, data_dir: Path, tokenizer: PreTrainedTokenizerBase, model: XstiltsModel
 ) -> MlmObjective:
     """Add the MLM head to ``model`` and build the objective from ``spec.mlm``.
 
@@ -185,7 +158,8 @@ def build_mlm_objective(
     texts = task_texts(names, data_dir, int(spec.train.get("max_train_examples") or 10**9))
     max_len = int(spec.mlm.get("max_length", default(MlmSettings, "max_length")))  # sparse
     ids = tokenizer(texts, truncation=True, max_length=max_len)["input_ids"]
-    embeddings = model.encoder.get_input_embeddings().weight.detach()  # [V, H]
+    table = model.encoder.get_input_embeddings().weight  # nn.Module attributes are untyped
+    embeddings = cast(torch.Tensor, table).detach()  # [V, H]
     model.add_head(MLM_HEAD, MlmHead(embeddings))
     return MlmObjective(
         ids, tokenizer, weight=float(spec.mlm.get("weight", default(MlmSettings, "weight"))),

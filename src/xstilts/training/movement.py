@@ -26,7 +26,7 @@ from torch import nn
 
 from xstilts.errors import CheckpointError
 
-ENCODER_WEIGHTS = "encoder.safetensors"  # models.checkpoint's file name (no import: one way)
+ENCODER_WEIGHTS = "encoder.safetensors"  # models.model_io's file name (no import: one way)
 
 
 def base_stage_dir(stage_dir: Path) -> Path:

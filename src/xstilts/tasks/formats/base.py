@@ -2,7 +2,7 @@
 
 Each task type implements this once (``classification.py``, ``multiple_choice.py``,
 ``extractive_qa.py``, ``tagging.py``, ``retrieval.py``), usually by subclassing
-:class:`TaskTypeBase`. Collation is shared by all of them: :func:`xstilts.batch.pack`.
+:class:`TaskTypeBase`. Collation is shared by all of them: :func:`xstilts.packing.pack`.
 Adding a task type is one module here (an instance named ``FORMAT``, listed in
 :func:`xstilts.tasks.formats.get_format`) plus its readers; ``tests/test_task_types.py`` walks
 the registered types and checks each implements the whole protocol:
@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from torch import nn
     from transformers import PreTrainedTokenizerBase
 
-    from xstilts.batch import Feature, PackedBatch
+    from xstilts.packing import Feature, PackedBatch
 
 # How a per-example export value is spelled in XTREME's files (label name -> string).
 Spell = Callable[[Any], str]

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     import torch
     from transformers import PreTrainedTokenizerBase
 
-    from xstilts.batch import Feature, PackedBatch
+    from xstilts.packing import Feature, PackedBatch
 
 # Examples tokenised per tokenizer call: large enough for the fast tokenizer's batching,
 # small enough to keep the encodings of one call in memory.

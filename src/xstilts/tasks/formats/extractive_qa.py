@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     import torch
     from transformers import PreTrainedTokenizerBase
 
-    from xstilts.batch import Feature, PackedBatch
+    from xstilts.packing import Feature, PackedBatch
 
 Span = tuple[int, int]
 REIDENTIFIED_WHY = (
@@ -235,7 +235,7 @@ class ExtractiveQAFormat(TaskTypeBase):
         """
         import torch.nn.functional as F
 
-        from xstilts.batch import pad_tokens
+        from xstilts.packing import pad_tokens
 
         padded = pad_tokens(logits.float(), batch, fill=float("-inf"))  # [S, T, 2]
         start_loss = F.cross_entropy(padded[..., 0], batch.labels["start"])

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     import torch
     from transformers import PreTrainedTokenizerBase
 
-    from xstilts.batch import Feature, PackedBatch
+    from xstilts.packing import Feature, PackedBatch
 
 
 def first_segment(example: MultipleChoiceExample) -> str:

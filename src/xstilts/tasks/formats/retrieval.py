@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     import torch
     from transformers import PreTrainedTokenizerBase
 
-    from xstilts.batch import Feature, PackedBatch
+    from xstilts.packing import Feature, PackedBatch
 
 SOURCE, TARGET = 0, 1
 # k nearest neighbours for margin scoring, as in XTREME/LASER BUCC mining.

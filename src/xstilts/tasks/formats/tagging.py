@@ -33,9 +33,9 @@ if TYPE_CHECKING:
     import torch
     from transformers import PreTrainedTokenizerBase
 
-    from xstilts.batch import Feature, PackedBatch
+    from xstilts.packing import Feature, PackedBatch
 
-# Label of tokens the loss ignores (``xstilts.batch.IGNORE_INDEX``, torch's default; repeated
+# Label of tokens the loss ignores (``xstilts.packing.IGNORE_INDEX``, torch's default; repeated
 # here so the task type imports without torch).
 IGNORE_INDEX = -100
 ENTITY_METRICS = ("f1", "precision", "recall")

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from xstilts.cli import _load, app, console, guarded
+from xstilts.cli.app import _load, app, console, guarded
 from xstilts.errors import ConfigError, DataError
 
 data_app = typer.Typer(

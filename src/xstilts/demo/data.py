@@ -4,7 +4,7 @@ The demo (``configs/demo.yaml``) reads the shared real data when it exists. Wher
 ``xstilts demo-data --out DIR`` writes this stand-in: the same paths and formats the catalog
 reads (MultiNLI jsonl, XTREME's XNLI/PAWS-X/PAN-X TSVs, SQuAD-v1.1 JSON for TyDiQA-GoldP and
 MLQA, LASER-order Tatoeba, BUCC id/gold files), generated from the hand-written templates of
-:mod:`xstilts.demo_lexicon`. No real corpus text is involved, so the files can be shipped
+:mod:`xstilts.demo.lexicon`. No real corpus text is involved, so the files can be shipped
 freely. Every file is seeded by ``(seed, task, language)``: the same seed gives the same bytes.
 
 Facts are ``(person, relation, object)`` triples rendered through per-language templates, which
@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from xstilts import demo_lexicon as lex
+from xstilts.demo import lexicon as lex
+from xstilts.errors import DataError
 
 TASK_LANGUAGES: dict[str, tuple[str, ...]] = {
     "pawsx": ("en", "de", "fr", "es", "zh"),
@@ -80,7 +81,7 @@ def _entity_tags(tokens: list[str], kind: str | None) -> list[str]:
 
 
 def render(fact: Fact, form: int, lang: str) -> Rendered:
-    """``fact`` in ``lang`` through template ``form`` (``demo_lexicon.FACT`` ... ``QUESTION``).
+    """``fact`` in ``lang`` through template ``form`` (``lexicon.FACT`` ... ``QUESTION``).
 
     Tokens are joined with single spaces (none before punctuation, none at all for Chinese), and
     the character offsets of the object slot are tracked while joining, so QA answers are exact.
@@ -279,7 +280,7 @@ def _parallel(
     rng: random.Random, lang: str, n: int, seen: set[tuple[Fact, int]]
 ) -> list[tuple[str, str]]:
     """``n`` distinct (fact, form) pairs (not in ``seen``) rendered in ``lang`` and English."""
-    out = []
+    out: list[tuple[str, str]] = []
     while len(out) < n:
         key = (random_fact(rng), rng.choice(_FORMS))
         if key in seen:
@@ -302,9 +303,9 @@ def bucc_files(seed: int, lang: str) -> tuple[str, str, str]:
     rng = _rng(seed, "bucc", lang)
     seen: set[tuple[Fact, int]] = set()
     gold = _parallel(rng, lang, BUCC_GOLD, seen)
-    src = [(x, i) for i, (x, _) in enumerate(gold)]
+    src: list[tuple[str, int | None]] = [(x, i) for i, (x, _) in enumerate(gold)]
     src += [(x, None) for x, _ in _parallel(rng, lang, BUCC_SRC_ONLY, seen)]
-    tgt = [(e, i) for i, (_, e) in enumerate(gold)]
+    tgt: list[tuple[str, int | None]] = [(e, i) for i, (_, e) in enumerate(gold)]
     tgt += [(e, None) for _, e in _parallel(rng, lang, BUCC_EN_ONLY, seen)]
     rng.shuffle(src)
     rng.shuffle(tgt)
@@ -361,7 +362,7 @@ README = """\
 # Synthetic xstilts demo data (NOT real data)
 
 Written by `xstilts demo-data` (seed {seed}) from hand-written templates in
-`xstilts.demo_lexicon`, in the official file formats and XTREME download layout. Numbers on it
+`xstilts.demo.lexicon`, in the official file formats and XTREME download layout. Numbers on it
 only show that the pipeline runs; they say nothing about cross-lingual transfer.
 """
 
@@ -375,8 +376,13 @@ def write_demo_data(out: Path, seed: int = 0) -> list[Path]:
 
     Returns:
         The written data files (absolute paths, sorted), not counting ``README.md``.
+
+    Raises:
+        DataError: If ``out`` exists and is not a directory.
     """
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise DataError("exists and is not a directory", file=out, hint="pass a directory")
     written = []
     for rel, text in sorted(demo_files(seed).items()):
         path = out / rel

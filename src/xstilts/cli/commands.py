@@ -1,116 +1,24 @@
-"""The ``xstilts`` command line: tasks, plan, run, results.
-
-Every user error (an :class:`XstiltsError`) is printed as ONE red line on stderr with exit
-code 2, never as a traceback.
-"""
+"""``xstilts plan``, ``run``, ``results`` and ``tasks``: the experiment commands."""
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from xstilts.errors import XstiltsError
-
-F = TypeVar("F", bound=Callable[..., Any])
-EXAMPLES = """Examples:
-
-  xstilts tasks                                   what is on disk (default data dir)
-
-  xstilts plan configs/demo.yaml                  stage DAG and cache, nothing trained
-
-  xstilts run configs/demo.yaml seeds=[1,2] train.lr=2e-5
-
-  xstilts results runs/demo                       per-language tables + XTREME table
-
-  xstilts report runs/demo                        HTML/Markdown report with significance
-
-  xstilts export runs/demo --format hf --chain 'mnli→pawsx' --head pawsx
-
-  xstilts data fetch xnli pawsx --to data/        official sources, checksummed
-
-  xstilts data check data/ --experiment configs/demo.yaml
-"""
-app = typer.Typer(
-    name="xstilts",
-    help="Intermediate-task training chains for zero-shot cross-lingual transfer (XTREME).",
-    epilog=EXAMPLES,
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
+from xstilts.cli.app import (
+    DataDirOpt,
+    ExperimentArg,
+    OverridesArg,
+    _data_dir,
+    _load,
+    _print_plan,
+    app,
+    console,
+    guarded,
+    tasks_app,
 )
-tasks_app = typer.Typer(help="List tasks, or show one (`xstilts tasks show NAME`).")
-app.add_typer(tasks_app, name="tasks")
-console = Console()
-
-from xstilts.cli_convert import convert_app  # noqa: E402 - registered after app exists
-
-app.add_typer(convert_app, name="convert")
-
-ExperimentArg = Annotated[Path, typer.Argument(help="Experiment YAML file.")]
-OverridesArg = Annotated[
-    list[str] | None, typer.Argument(help="key.path=value overrides, e.g. train.lr=2e-5")
-]
-DataDirOpt = Annotated[
-    Path | None,
-    typer.Option(help="Data root (default: $XSTILTS_DATA_DIR, else ../shared/data)."),
-]
-
-
-def _print_version(value: bool) -> None:
-    """``--version``: xstilts and the versions of the stack it runs on (nothing heavy imported)."""
-    if value:
-        from xstilts.results.store import versions
-
-        v = versions()
-        typer.echo(f"xstilts {v['xstilts']} (torch {v['torch']}, transformers "
-                   f"{v['transformers']}, python {v['python']})")  # fmt: skip
-        raise typer.Exit()
-
-
-@app.callback()
-def _root(
-    version: Annotated[
-        bool,
-        typer.Option(
-            "--version", callback=_print_version, is_eager=True, help="Print versions and exit."
-        ),
-    ] = False,
-) -> None:
-    """Intermediate-task training chains for zero-shot cross-lingual transfer (XTREME)."""
-
-
-def guarded(func: F) -> F:
-    """Turn an XstiltsError into one red stderr line and exit code 2."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except XstiltsError as exc:
-            text = " ".join(str(exc).split())  # one line, whatever the message holds
-            typer.echo(typer.style(f"error: {text}", fg="red"), err=True)
-            raise typer.Exit(2) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _load(path: Path, overrides: list[str] | None, check_data: bool = True) -> Any:
-    from xstilts.pipelines.experiment import load_experiment
-
-    return load_experiment(path, overrides or [], check_data=check_data)
-
-
-def _print_plan(plan: Any) -> None:
-    from xstilts.reporting.plan_view import plan_summary, plan_tree
-
-    console.print(plan_tree(plan))
-    for line in plan_summary(plan):
-        console.print(line)
 
 
 @app.command()
@@ -155,6 +63,7 @@ def run(
 
     from xstilts.errors import ConfigError
     from xstilts.pipelines import tracking
+    from xstilts.pipelines.executor_ranks import follow_plan
     from xstilts.pipelines.plan import build_plan
     from xstilts.training import distributed
 
@@ -188,14 +97,14 @@ def run(
         exp = _load(experiment, overrides)
         the_plan = build_plan(exp)
         if not par.is_main:
-            distributed.follow_plan(exp, the_plan)
+            follow_plan(exp, the_plan)
             return
         _print_plan(the_plan)
         if executor == "local" and workers > 1:
             from xstilts.pipelines.executor_pool import run_experiment_parallel
 
-            out = run_experiment_parallel(exp, the_plan, workers=workers, progress=progress)
-            out = out.output_dir
+            pool = run_experiment_parallel(exp, the_plan, workers=workers, progress=progress)
+            out = pool.output_dir
         elif executor == "local":
             from xstilts.pipelines.executor import run_experiment
 
@@ -278,18 +187,3 @@ def tasks_show(
     from xstilts.reporting.task_view import show_task
 
     show_task(console, name, _data_dir(data_dir), tokenizer)
-
-
-def _data_dir(option: Path | None) -> Path:
-    from xstilts.pipelines.experiment import default_data_dir
-
-    return option if option is not None else default_data_dir()
-
-
-def main() -> None:
-    """Entry point for ``python -m xstilts``."""
-    app(prog_name="xstilts")
-
-
-# Commands in their own modules register themselves on `app` when imported (it exists by now).
-from xstilts import cli_data, cli_demo, cli_report  # noqa: E402, F401

@@ -3,7 +3,7 @@
 Everything here was written for this project (no corpus text). Templates are space-separated
 tokens with two slots, ``{P}`` (a person) and ``{O}`` (the relation's object); punctuation is a
 token of its own so PAN-X tokens fall out of the same template. Chinese is written with spaces
-between words here and joined without spaces when rendered (see ``demo_data.render``).
+between words here and joined without spaces when rendered (see :func:`xstilts.demo.data.render`).
 
 Grammar is simplified on purpose: Russian and Finnish templates say "in the city {O}" /
 "in the company {O}" so that names stay in the nominative, one surface form per entity.

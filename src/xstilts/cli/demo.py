@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from xstilts.cli import app, console, guarded
+from xstilts.cli.app import app, console, guarded
 
 
 @app.command("demo-data")
@@ -17,10 +17,7 @@ def demo_data(
     seed: Annotated[int, typer.Option(help="Generation seed (same seed, same bytes).")] = 0,
 ) -> None:
     """Write a small SYNTHETIC data set for configs/demo.yaml (official formats, XTREME layout)."""
-    from xstilts.demo_data import write_demo_data
-    from xstilts.errors import DataError
+    from xstilts.demo import write_demo_data
 
-    if out.exists() and not out.is_dir():
-        raise DataError("exists and is not a directory", file=out, hint="pass a directory")
     written = write_demo_data(out, seed)
     console.print(f"wrote {len(written)} synthetic data files under {out} (seed {seed})")
