@@ -57,6 +57,9 @@ CONFIGS: dict[str, dict[str, int]] = {
              "num_attention_heads": 2, "intermediate_size": 128},
     "small": {"vocab_size": 32000, "hidden_size": 256, "num_hidden_layers": 4,
               "num_attention_heads": 4, "intermediate_size": 1024},
+    # multilingual-e5-small's shape (the built-in encoder; random weights run at the same speed).
+    "e5small": {"vocab_size": 250002, "hidden_size": 384, "num_hidden_layers": 12,
+                "num_attention_heads": 12, "intermediate_size": 1536},
 }  # fmt: skip
 CONFIG_NAMES = (*CONFIGS, "large")
 
@@ -65,7 +68,7 @@ def model_config(name: str, *, dropout: float | None = None) -> XLMRobertaConfig
     """XLM-R config of a named size with a 3-way classification head.
 
     Args:
-        name: ``tiny``, ``small`` or ``large`` (XLM-R Large shape, vocab 250,002).
+        name: ``tiny``, ``small``, ``e5small`` or ``large`` (XLM-R Large shape, vocab 250,002).
         dropout: Override hidden and attention dropout (0 for the same-loss check).
 
     Raises:

@@ -9,6 +9,8 @@ overheads included. Modes:
 * ``xstilts_compile``: ``train.compile: true`` (``torch.compile(model, dynamic=True)``);
 * ``xstilts_freeze``: ``train.freeze: [embeddings]`` (no gradient, no AdamW update for the
   embedding layer; a different training recipe, so its accuracy cost is a separate question);
+* ``xstilts_freeze_half``: ``train.freeze: [embeddings, layers.0-(L/2-1)]`` (the lower half of
+  the layers too: no backward pass below the middle; again a different recipe);
 * ``xstilts_varlen``: the model with attention-probability dropout 0, so that training can take
   the ``torch-varlen`` attention path on CUDA (``varlen_attn`` has no dropout); also a different
   recipe from the HF rows, which keep XLM-R's attention dropout of 0.1.
@@ -40,7 +42,7 @@ from xstilts.training import loop
 from xstilts.training.batching import make_batches
 
 HEAD = "cls"
-MODES = ("xstilts", "xstilts_compile", "xstilts_freeze", "xstilts_varlen")
+MODES = ("xstilts", "xstilts_compile", "xstilts_freeze", "xstilts_freeze_half", "xstilts_varlen")
 
 
 def _spec() -> TaskSpec:
@@ -78,6 +80,15 @@ class _LossRecorder:
         out = FORMAT.loss(logits, batch)
         self.losses.append(out.detach())
         return out
+
+
+def _freeze(mode: str, layers: int) -> tuple[str, ...]:
+    """``train.freeze`` of a mode: embeddings, plus the lower half of the layers for ``_half``."""
+    if mode == "xstilts_freeze":
+        return ("embeddings",)
+    if mode == "xstilts_freeze_half":
+        return ("embeddings", f"layers.0-{layers // 2 - 1}")
+    return ()
 
 
 @dataclass
@@ -136,7 +147,7 @@ def run_xstilts(
         lr=lr, weight_decay=weight_decay, warmup_ratio=0.0, max_steps=len(batches),
         batch_size=batch_size, max_grad_norm=1.0, precision=precision,
         compile=mode == "xstilts_compile", seed=seed, padding_idx=model.padding_idx,
-        log_every=10**9, freeze=("embeddings",) if mode == "xstilts_freeze" else (),
+        log_every=10**9, freeze=_freeze(mode, config.num_hidden_layers),
     )  # fmt: skip
     recorder = _LossRecorder()
     task = loop.TrainTask("bench", _spec(), HEAD, recorder, features, [], [], FeaturizeConfig())
@@ -172,7 +183,7 @@ def run_xstilts(
     if cfg.compile:
         notes += ", compiled"
     if cfg.freeze:
-        notes += ", frozen embeddings"
+        notes += ", frozen " + " + ".join(cfg.freeze)
     if mode == "xstilts_varlen":
         notes += ", attention dropout 0"
     return XstiltsRunResult(
