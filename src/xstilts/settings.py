@@ -161,7 +161,7 @@ class TrainSettings:  # not frozen: the runtime TrainConfig subclasses it and st
     lr: float = setting(1e-5, _positive, "a number > 0", number=True)
     weight_decay: float = setting(0.01, _non_negative, "a number >= 0", number=True)
     warmup_ratio: float = setting(
-        0.1, lambda v: num(v) is not None and 0 <= num(v) <= 1, "a number in [0, 1]", number=True
+        0.1, lambda v: (x := num(v)) is not None and 0 <= x <= 1, "a number in [0, 1]", number=True
     )
     epochs: float = setting(2.0, _non_negative, "a number >= 0", number=True)
     max_steps: int | None = setting(None, _optional_int(1), "null or an integer >= 1")
@@ -293,7 +293,7 @@ def only_for(schema: type, task_type: str) -> tuple[str, ...]:
 
 def field_of(schema: type, name: str) -> Field[Any]:
     """The declaration of setting ``name`` (KeyError for an unknown name)."""
-    return schema.__dataclass_fields__[name]  # type: ignore[attr-defined, no-any-return]
+    return schema.__dataclass_fields__[name]  # type: ignore[attr-defined]
 
 
 def default(schema: type, name: str) -> Any:
@@ -319,7 +319,9 @@ def problem(schema: type, name: str, value: Any) -> str | None:
 def as_value(schema: type, name: str, value: Any) -> Any:
     """A checked YAML value in its runtime type (a float setting's ``"1e-5"`` -> ``1e-05``)."""
     if field_of(schema, name).metadata["number"] and value is not None:
-        return float(num(value) if isinstance(value, str) else value)
+        parsed = num(value) if isinstance(value, str) else value
+        assert parsed is not None  # a checked value: a numeric string always parses
+        return float(parsed)
     return value
 
 

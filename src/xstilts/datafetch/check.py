@@ -99,7 +99,7 @@ def _origin(files: list[Path], data_dir: Path, manifest: dict[str, Any]) -> str:
                for p in files]  # fmt: skip
     if not entries or any(e is None for e in entries):
         return "not fetched by xstilts"
-    verified = all(d["verified"] for e in entries for d in e.get("downloads", []) if e)
+    verified = all(d["verified"] for e in entries if e for d in e.get("downloads", []))
     return "fetched, sha256 verified" if verified else "fetched, some files unverified"
 
 

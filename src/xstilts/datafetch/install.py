@@ -10,6 +10,7 @@ holding ``"`` is quoted, as XTREME's PAWS-X files are; the TSV reader unquotes i
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import re
 import shutil
@@ -43,16 +44,28 @@ def _members(archive: Path) -> Iterator[tuple[str, Callable[[], IO[bytes]]]]:
         with zipfile.ZipFile(archive) as zf:
             for info in zf.infolist():
                 if not info.is_dir():
-                    yield info.filename, lambda info=info: zf.open(info)
+                    yield info.filename, functools.partial(zf.open, info)
         return
     try:
         # Streaming mode ("r|*"): one pass, no index of a 355 MB archive in memory.
         with tarfile.open(archive, mode="r|*") as tf:
             for member in tf:
                 if member.isfile():
-                    yield member.name, lambda member=member: tf.extractfile(member)  # type: ignore[return-value]
+                    yield member.name, _tar_opener(tf, member)
     except tarfile.TarError as exc:
         raise DataError(f"not a readable zip or tar archive: {exc}", file=archive) from exc
+
+
+def _tar_opener(tf: tarfile.TarFile, member: tarfile.TarInfo) -> Callable[[], IO[bytes]]:
+    """Opens ``member`` (a regular file, so ``extractfile`` never returns None for it)."""
+
+    def opener() -> IO[bytes]:
+        fh = tf.extractfile(member)
+        if fh is None:  # only links and directories have no data
+            raise DataError(f"archive member {member.name!r} is not a regular file")
+        return fh
+
+    return opener
 
 
 def _wanted(match: re.Match[str], langs: set[str]) -> bool:

@@ -37,6 +37,7 @@ import functools
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Protocol, cast
 
 import torch
 import torch.nn.functional as F
@@ -54,6 +55,43 @@ _PACKED_MODEL_TYPES: dict[str, bool] = {
     "camembert": True,
     "bert": False,
 }
+
+
+class _SelfAttention(Protocol):
+    query: nn.Linear
+    key: nn.Linear
+    value: nn.Linear
+
+
+class _Attention(Protocol):
+    self: _SelfAttention
+    output: nn.Module  # dense -> dropout -> LayerNorm(. + residual)
+
+
+class _Layer(Protocol):
+    """HF's BERT layer layout (``supports_packed`` checks the model type that implies it)."""
+
+    training: bool
+    attention: _Attention
+    intermediate: nn.Module
+    output: nn.Module
+
+
+class _Stack(Protocol):
+    layer: nn.ModuleList
+
+
+class _Embeddings(Protocol):
+    word_embeddings: nn.Embedding
+    position_embeddings: nn.Embedding
+    token_type_embeddings: nn.Embedding
+    LayerNorm: nn.LayerNorm
+    dropout: nn.Dropout
+
+
+def _config(encoder: nn.Module) -> PretrainedConfig:
+    """The HF encoder's config (a plain attribute, which nn.Module types ``Tensor | Module``)."""
+    return cast(PretrainedConfig, encoder.config)
 
 
 # The attention paths, fastest first (module doc).
@@ -84,11 +122,16 @@ def _load_torch_varlen() -> Callable[..., torch.Tensor] | None:
     except ImportError:
         return None
     params = inspect.signature(varlen_attn).parameters
+    full: dict[str, Any]  # the keyword this release takes for full attention
     if "window_size" in params:
-        return functools.partial(varlen_attn, window_size=(-1, -1))
-    if "is_causal" in params:
-        return functools.partial(varlen_attn, is_causal=False)
-    return None  # an unknown signature: never guess how to ask for full attention
+        full = {"window_size": (-1, -1)}
+    elif "is_causal" in params:
+        full = {"is_causal": False}
+    else:
+        return None  # an unknown signature: never guess how to ask for full attention
+    # varlen_attn returns a tuple only when `return_aux` is passed; torch annotates the union
+    # without an overload, so the Tensor-only return is asserted here.
+    return functools.partial(varlen_attn, **full)  # type: ignore[return-value]
 
 
 # Looked up once at import, outside any torch.compile trace (an import inside a traced function
@@ -133,7 +176,7 @@ def attention_path(
     """
     if not supports_packed(encoder):
         return HF_PADDED
-    dropout = float(encoder.config.attention_probs_dropout_prob) if training else 0.0
+    dropout = float(_config(encoder).attention_probs_dropout_prob) if training else 0.0
     device = torch.device(device)
     if device.type == "cuda" and device.index is None:
         device = torch.device("cuda", torch.cuda.current_device())
@@ -202,9 +245,9 @@ def _attend(
     """Attention within each sequence: q/k/v ``[N, heads, d]`` -> ``[N, heads, d]``."""
     path = _select_path(q.device, q.dtype, dropout_p)
     cu, t = ctx.cu_seqlens, ctx.max_seqlen
-    if path == FLASH_ATTN:
+    if path == FLASH_ATTN and _FLASH_ATTN is not None:  # (path implies it)
         return _FLASH_ATTN(q, k, v, cu, cu, t, t, dropout_p=dropout_p, causal=False)
-    if path == TORCH_VARLEN:
+    if path == TORCH_VARLEN and _TORCH_VARLEN is not None:
         return _TORCH_VARLEN(q, k, v, cu, cu, t, t)
     # SDPA needs rectangular inputs: pad only q/k/v (cheap) rather than the whole layer.
     qp, kp, vp = (ctx.pad(x).transpose(1, 2) for x in (q, k, v))  # [S, heads, T, d]
@@ -214,23 +257,24 @@ def _attend(
 
 def _layer_forward(block: nn.Module, x: torch.Tensor, ctx: _Varlen) -> torch.Tensor:
     """One post-LN transformer layer on packed ``x [N, H]`` with the HF block's own weights."""
-    attn = block.attention
+    layer = cast(_Layer, block)
+    attn = layer.attention
     n, hidden = x.shape
     q, k, v = (
         proj(x).view(n, ctx.num_heads, -1)
         for proj in (attn.self.query, attn.self.key, attn.self.value)
     )
-    dropout_p = ctx.attn_dropout if block.training else 0.0
+    dropout_p = ctx.attn_dropout if layer.training else 0.0
     context = _attend(q, k, v, ctx, dropout_p).reshape(n, hidden)  # [N, H]
     # The output modules are position-wise, so HF's own forward works on [N, ...] unchanged:
     # dense -> dropout -> LayerNorm(. + residual).
     x = attn.output(context, x)
-    return block.output(block.intermediate(x), x)  # [N, H]
+    return layer.output(layer.intermediate(x), x)  # [N, H]
 
 
 def _positions(encoder: nn.Module, batch: PackedBatch) -> torch.Tensor:
     """``[N]`` position ids for the encoder's convention."""
-    if _PACKED_MODEL_TYPES[encoder.config.model_type]:
+    if _PACKED_MODEL_TYPES[_config(encoder).model_type]:
         return batch.position_ids  # padding_idx + 1 + i (see xstilts.packing.pack)
     n = batch.num_tokens
     starts = torch.repeat_interleave(
@@ -241,7 +285,7 @@ def _positions(encoder: nn.Module, batch: PackedBatch) -> torch.Tensor:
 
 def _embed(encoder: nn.Module, batch: PackedBatch) -> torch.Tensor:
     """Embedding output ``[N, H]``: (word + token type 0) + position, LayerNorm, dropout."""
-    emb = encoder.embeddings
+    emb = cast(_Embeddings, encoder.embeddings)
     device = emb.word_embeddings.weight.device
     words = emb.word_embeddings(batch.input_ids.to(device))  # [N, H]
     x = words + emb.token_type_embeddings.weight[0]
@@ -299,15 +343,16 @@ def encode_packed(encoder: nn.Module, batch: PackedBatch, layer: int | None = No
     Returns:
         ``[N, H]`` hidden states in the order of ``batch.input_ids``.
     """
-    stop = resolve_layer(layer, int(encoder.config.num_hidden_layers))
+    stop = resolve_layer(layer, int(_config(encoder).num_hidden_layers))
     if not supports_packed(encoder):
         return encode_padded(encoder, batch, stop)
     x = _embed(encoder, batch)  # [N, H]
     if stop == 0:
         return x
-    ctx = _Varlen.from_batch(batch, x.device, encoder.config)
+    ctx = _Varlen.from_batch(batch, x.device, _config(encoder))
     recompute = encoder.training and _activation_checkpointing(encoder)
-    for block in encoder.encoder.layer[:stop]:
+    layers = cast(_Stack, encoder.encoder).layer  # checked by supports_packed
+    for block in layers[:stop]:
         if recompute:
             x = checkpoint(_layer_forward, block, x, ctx, use_reentrant=False)
         else:
@@ -331,14 +376,15 @@ def padded_forward(
     Returns:
         ``[N, H]`` hidden states.
     """
-    stop = resolve_layer(layer, int(encoder.config.num_hidden_layers))
-    pad = encoder.config.pad_token_id
+    config = _config(encoder)
+    stop = resolve_layer(layer, int(config.num_hidden_layers))
+    pad = config.pad_token_id
     device = next(encoder.parameters()).device
     ids, mask, _ = to_padded(batch, 1 if pad is None else int(pad))  # [S, T] each
     out = encoder(
         input_ids=ids.to(device),
         attention_mask=mask.to(device),
-        output_hidden_states=stop != encoder.config.num_hidden_layers,
+        output_hidden_states=stop != config.num_hidden_layers,
         return_dict=True,
     )
     hidden = out.last_hidden_state if out.hidden_states is None else out.hidden_states[stop]

@@ -11,7 +11,7 @@ import json
 import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from xstilts.errors import ConfigError
 
@@ -40,7 +40,7 @@ KNOWN_POSITIONS = {
 _TINY_DEFAULT_POSITIONS = 514  # models.encoder.TINY_DEFAULTS
 
 
-def _is_int(v: Any) -> bool:
+def _is_int(v: Any) -> TypeGuard[int]:
     return isinstance(v, int) and not isinstance(v, bool)
 
 

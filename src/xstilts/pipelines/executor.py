@@ -65,8 +65,14 @@ def execute_stage(
         if trained:
             parent = stage_dir_of(exp, spec.parent)
             with tracking.StageLogs(spec, out, exp.name, planned.chains) as logs:  # TensorBoard
-                hooks = {"progress": logs.on_step(on_step), "on_saved": logs.on_saved(on_saved)}
-                metrics = stage.run_stage(spec, out, exp.data_dir, parent, **hooks)
+                metrics = stage.run_stage(
+                    spec,
+                    out,
+                    exp.data_dir,
+                    parent,
+                    progress=logs.on_step(on_step),
+                    on_saved=logs.on_saved(on_saved),
+                )
         else:
             path = out / "metrics.json"
             metrics = json.loads(path.read_text()) if path.is_file() else {}
@@ -125,7 +131,7 @@ class _Bars:
         self.steps: Any = None
 
     def start(self, planned: PlannedStage) -> None:
-        if self.progress is None:
+        if self.progress is None or self.stages is None:  # both set, or neither
             return
         what = "resuming" if partial_dir(planned.dir).is_dir() else "training"
         what = "cached" if stage.is_complete(planned.dir) else what
@@ -141,7 +147,7 @@ class _Bars:
             )
 
     def done(self) -> None:
-        if self.progress is None:
+        if self.progress is None or self.stages is None:
             return
         if self.steps is not None:
             self.progress.remove_task(self.steps)

@@ -114,7 +114,11 @@ def _stage_task(
     parent_dir = exp.stages_dir / spec.parent if spec.parent else None
     # A parent that failed after its directory was completed (e.g. while evaluating) blocks
     # nothing: only the directory is needed here.
-    if parent is not None and parent.status != "complete" and not stage.is_complete(parent_dir):
+    if (
+        parent is not None
+        and parent.status != "complete"
+        and (parent_dir is None or not stage.is_complete(parent_dir))
+    ):
         return StageOutcome(spec.stage_id, "blocked", error=f"parent stage {parent.status}")
     try:
         if fail:

@@ -248,7 +248,7 @@ def _chain_specs(
     if target is not None:
         steps.append((Step((target,)), "target"))
     for step, role in steps:
-        evaluate = (target,) if role == "target" else retrieval
+        evaluate = (target,) if role == "target" and target is not None else retrieval
         spec = StageSpec(
             kind="train", tasks=step.tasks, role=role, encoder=exp.encoder, parent=parent,
             seed=seed, train=resolve_train(exp, step), mixture=dict(step.mixture),

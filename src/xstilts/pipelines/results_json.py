@@ -54,8 +54,9 @@ def build(store: ResultsStore, experiment: str, stages_dir: Path | None = None) 
     stages = {s["stage_id"]: s for s in store.stage_rows()}
     runs, used = [], set()
     for r in store.runs(experiment):
-        chain, sid = [], r.target_stage_id
-        while sid in stages and sid not in chain:
+        chain: list[str] = []
+        sid: str | None = r.target_stage_id
+        while sid is not None and sid in stages and sid not in chain:
             chain.append(sid)
             sid = stages[sid].get("parent_id")
         used.update(chain)

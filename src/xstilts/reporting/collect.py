@@ -279,6 +279,11 @@ def degenerate_notes(runs: Sequence[RunData]) -> list[str]:
     ]
 
 
+def lang_score(lang: str) -> Callable[[RunData], float | None]:
+    """A ``value`` for :func:`split_usable`: a run's score in ``lang`` (None where unscored)."""
+    return lambda r: r.lang_scores.get(lang)
+
+
 def split_usable(
     runs: Sequence[RunData], value: Callable[[RunData], float | None]
 ) -> tuple[list[float], list[float]]:

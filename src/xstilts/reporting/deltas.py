@@ -173,7 +173,7 @@ def comparison_pairs(data: ExperimentData) -> dict[str, list[tuple[str, str]]]:
     out: dict[str, list[tuple[str, str]]] = {}
     if "none" in opts:
         out["vs no intermediate task"] = [(o, "none") for o in data.options if o != "none"]
-    chains = []
+    chains: list[tuple[str, str]] = []
     for o in data.options:
         steps = o.split(ARROW)
         if len(steps) != 2 or any("(" in s for s in steps):

@@ -134,8 +134,8 @@ def _head_model(model: XstiltsModel, head: str, spec: TaskSpec) -> PreTrainedMod
     if unexpected or any(not k.startswith("pooler.") for k in missing):
         raise CheckpointError(f"encoder weights do not fit {type(out).__name__}: "
                               f"missing {missing[:5]}, unexpected {unexpected[:5]}")  # fmt: skip
-    source = model.heads[head]
-    source = source.classifier if hasattr(source, "classifier") else source  # TokenHead
+    owner = model.heads[head]
+    source: torch.nn.Module = getattr(owner, "classifier", owner)  # a TokenHead's classifier
     target = getattr(out, attr)
     try:
         target.load_state_dict(source.state_dict(), strict=True)

@@ -26,6 +26,8 @@ from xstilts.pipelines.experiment import ARROW
 from xstilts.reporting.deltas import AVG
 
 if TYPE_CHECKING:
+    from matplotlib.typing import LineStyleType
+
     from xstilts.reporting.report_data import Report
 
 # Language -> family (script in brackets where a family spans several), XTREME's 40 languages.
@@ -206,7 +208,8 @@ def curves(report: Report, base: Path) -> Path | None:
     conditions = list(dict.fromkeys(after[s["stage_id"]] for s in stages))
     colors = {c: f"C{k % 10}" for k, c in enumerate(conditions)}
     seeds = sorted({s.get("seed") for s in stages}, key=str)
-    styles = dict(zip(seeds, ["-", "--", ":", "-."] * (len(seeds) // 4 + 1), strict=False))
+    dashes: list[LineStyleType] = ["-", "--", ":", "-."]
+    styles = dict(zip(seeds, dashes * (len(seeds) // 4 + 1), strict=False))
     fig, axes = plt.subplots(len(rows), 2, figsize=(10, 1.9 * len(rows) + 0.9), squeeze=False)
     for (label, group), (top, bottom) in zip(rows.items(), axes, strict=True):
         for s in group:

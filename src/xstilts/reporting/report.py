@@ -18,6 +18,7 @@ from xstilts.reporting.collect import (
     ExperimentData,
     cell_text,
     degenerate_notes,
+    lang_score,
     split_usable,
     unscored_notes,
     unscored_reason,
@@ -100,10 +101,7 @@ def language_grid(data: ExperimentData, target: str) -> Grid:
     for option in data.options:
         # As `xstilts results`: usable runs averaged, degenerate ones shown apart (†).
         every = data.runs_of(option, target, usable=False)
-        row = {
-            lang: cell_text(*split_usable(every, lambda r, lang=lang: r.lang_scores.get(lang)))
-            for lang in langs
-        }
+        row = {lang: cell_text(*split_usable(every, lang_score(lang))) for lang in langs}
         row[AVG] = cell_text(*split_usable(every, lambda r: r.score))
         grid.rows[option] = row
     runs = [r for r in data.runs if r.target == target]

@@ -28,6 +28,7 @@ from xstilts.reporting.collect import (
     cell_text,
     degenerate_notes,
     experiment_data,
+    lang_score,
     split_usable,
     unscored_notes,
 )
@@ -166,7 +167,7 @@ def language_table(
         mine = data.runs_of(option, task, usable=False)
         if not mine:
             continue
-        row = {lang: _cell(mine, lambda r, lang=lang: r.lang_scores.get(lang)) for lang in langs}
+        row = {lang: _cell(mine, lang_score(lang)) for lang in langs}
         row["avg"] = _cell(mine, lambda r: r.score)
         table.rows[option] = row
     metric = "(EM+F1)/2" if spec.type.value == "extractive_qa" else spec.metrics[0]
@@ -189,8 +190,8 @@ def render(table: ResultTable, *, max_columns: int | None = None) -> Table:
         for option in table.rows:
             out.add_column(option, justify="right")
         for col in table.columns:
-            cells = [table.rows[o].get(col, Cell()).text() for o in table.rows]
-            out.add_row(col, *cells, style="cyan" if col in ("avg", XTREME_COLUMN) else "")
+            texts = [table.rows[o].get(col, Cell()).text() for o in table.rows]
+            out.add_row(col, *texts, style="cyan" if col in ("avg", XTREME_COLUMN) else "")
         return out
     out.add_column("intermediate", style="bold")
     for col in table.columns:

@@ -118,4 +118,5 @@ def show_task(console: Console, name: str, data_dir: Path, tokenizer_name: str |
         }
         console.print(f"[cyan]feature {i}[/] {labels}")
         for seq in feat["sequences"]:
-            console.print("  " + tokenizer.decode(seq), markup=False)
+            # One sequence decodes to one str; transformers annotates decode `str | list[str]`.
+            console.print("  " + tokenizer.decode(seq), markup=False)  # type: ignore[operator]

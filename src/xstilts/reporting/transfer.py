@@ -35,6 +35,7 @@ from xstilts.errors import XstiltsError
 from xstilts.reporting.collect import ExperimentData, RunData
 from xstilts.reporting.render import Grid
 from xstilts.tasks.data import load_examples
+from xstilts.tasks.examples import ClassificationExample, of_type
 from xstilts.tasks.registry import get_task
 from xstilts.tasks.spec import TaskType
 
@@ -174,10 +175,10 @@ def negation_rule(data_dir: Path) -> tuple[str, dict[str, str]]:
     """
     xnli, mnli = get_task("xnli"), get_task("mnli")
     names = list(xnli.labels)
-    train = load_examples(mnli, data_dir, "train", "en")
+    train = of_type(load_examples(mnli, data_dir, "train", "en"), ClassificationExample)
     plain = Counter(names[ex.label] for ex in train if not has_negation(ex.text_b or ""))
     fallback = max(("entailment", "neutral"), key=lambda lab: plain.get(lab, 0))
-    test = load_examples(xnli, data_dir, xnli.eval_split, "en")
+    test = of_type(load_examples(xnli, data_dir, xnli.eval_split, "en"), ClassificationExample)
     preds = {item_key(ex.guid): "contradiction" if has_negation(ex.text_b or "") else fallback
              for ex in test}  # fmt: skip
     return fallback, preds

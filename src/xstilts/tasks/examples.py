@@ -6,7 +6,11 @@ Readers validate while reading (labels, offsets, column counts) and record ``ori
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
+
+from xstilts.errors import DataError
 
 
 @dataclass(frozen=True)
@@ -81,3 +85,23 @@ class RetrievalCorpus:
 Example = (
     ClassificationExample | MultipleChoiceExample | QAExample | TaggingExample | RetrievalCorpus
 )
+
+E = TypeVar("E", bound=Example)
+
+
+def of_type(examples: Sequence[Example], cls: type[E]) -> list[E]:
+    """``examples`` as the one record type a task type's format reads (checked narrowing).
+
+    Raises:
+        DataError: When a record is of another type (a reader registered for the wrong
+            task type), naming its origin.
+    """
+    out: list[E] = [ex for ex in examples if isinstance(ex, cls)]
+    if len(out) != len(examples):
+        bad = next(ex for ex in examples if not isinstance(ex, cls))
+        raise DataError(
+            f"expected {cls.__name__} records, got a {type(bad).__name__} "
+            f"({getattr(bad, 'origin', '') or 'unknown origin'})",
+            hint="the task's reader must produce its task type's examples",
+        )
+    return out

@@ -128,6 +128,8 @@ class TaskSpec:
     description: str = ""
 
     def __post_init__(self) -> None:
+        # The declared type is the normalised one (what every reader of `splits` gets); a bare
+        # SplitSource or a list is still accepted at run time from untyped callers.
         splits = {
             k: (v,) if isinstance(v, SplitSource) else tuple(v) for k, v in self.splits.items()
         }

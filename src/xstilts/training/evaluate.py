@@ -132,7 +132,7 @@ class EvalSummary:
         return asdict(self)
 
 
-class EvalResults(list):  # type: ignore[type-arg]
+class EvalResults(list["EvalRecord"]):  # (defined below)
     """Evaluation records (a plain list of :class:`EvalRecord`) plus one summary per task.
 
     A list, so callers that only want records need nothing new; ``summaries`` travels with it

@@ -65,6 +65,7 @@ def freeze_parameters(model: nn.Module, parts: Sequence[str]) -> list[str]:
                 raise ConfigError(
                     f"cannot freeze {unit!r}: this encoder has {have}", key="train.freeze"
                 )
+            assert isinstance(encoder, nn.Module)  # narrowing: `layers` was found in it
             path = f"{_layer_path(encoder, layers)}.{index}"
             module = layers[index]
         else:

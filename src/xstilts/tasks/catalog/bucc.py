@@ -28,7 +28,7 @@ register_task(
         type=TaskType.RETRIEVAL,
         retrieval="mining",
         version="1",
-        splits={"dev": _source("dev"), "test": _source("test")},
+        splits={"dev": (_source("dev"),), "test": (_source("test"),)},
         eval_languages=languages.BUCC,
         eval_split="dev",
         dev_split="dev",

@@ -34,8 +34,8 @@ register_task(
         # Sections 02-21 need three globs (02-09, 10-19, 20-21); sources are concatenated.
         splits={
             "train": (_sections("0[2-9]"), _sections("1[0-9]"), _sections("2[01]")),
-            "dev": _sections("00"),
-            "test": _sections("23"),
+            "dev": (_sections("00"),),
+            "test": (_sections("23"),),
         },
         labels=CCG_SUPERTAGS,
         metrics=("accuracy",),

@@ -17,11 +17,17 @@ register_task(
         type=TaskType.MULTIPLE_CHOICE,
         version="1",
         splits={
-            "train": SplitSource(
-                "csqa_jsonl", "english/commonsenseqa/train_rand_split.jsonl", download_hint=_HINT
+            "train": (
+                SplitSource(
+                    "csqa_jsonl",
+                    "english/commonsenseqa/train_rand_split.jsonl",
+                    download_hint=_HINT,
+                ),
             ),
-            "dev": SplitSource(
-                "csqa_jsonl", "english/commonsenseqa/dev_rand_split.jsonl", download_hint=_HINT
+            "dev": (
+                SplitSource(
+                    "csqa_jsonl", "english/commonsenseqa/dev_rand_split.jsonl", download_hint=_HINT
+                ),
             ),
         },
         num_choices=5,

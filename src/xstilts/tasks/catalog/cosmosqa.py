@@ -14,8 +14,12 @@ register_task(
         type=TaskType.MULTIPLE_CHOICE,
         version="1",
         splits={
-            "train": SplitSource("cosmosqa_csv", "english/cosmosqa/train.csv", download_hint=_HINT),
-            "dev": SplitSource("cosmosqa_csv", "english/cosmosqa/valid.csv", download_hint=_HINT),
+            "train": (
+                SplitSource("cosmosqa_csv", "english/cosmosqa/train.csv", download_hint=_HINT),
+            ),
+            "dev": (
+                SplitSource("cosmosqa_csv", "english/cosmosqa/valid.csv", download_hint=_HINT),
+            ),
         },
         num_choices=4,
         metrics=("accuracy",),

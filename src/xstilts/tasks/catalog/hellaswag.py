@@ -16,11 +16,17 @@ register_task(
         type=TaskType.MULTIPLE_CHOICE,
         version="1",
         splits={
-            "train": SplitSource(
-                "hellaswag_jsonl", "english/hellaswag/hellaswag_train.jsonl", download_hint=_HINT
+            "train": (
+                SplitSource(
+                    "hellaswag_jsonl",
+                    "english/hellaswag/hellaswag_train.jsonl",
+                    download_hint=_HINT,
+                ),
             ),
-            "dev": SplitSource(
-                "hellaswag_jsonl", "english/hellaswag/hellaswag_val.jsonl", download_hint=_HINT
+            "dev": (
+                SplitSource(
+                    "hellaswag_jsonl", "english/hellaswag/hellaswag_val.jsonl", download_hint=_HINT
+                ),
             ),
         },
         num_choices=4,

@@ -27,7 +27,7 @@ register_task(
         name="mlqa",
         type=TaskType.EXTRACTIVE_QA,
         version="1",
-        splits={"train": SQUAD_TRAIN, "dev": _source("dev"), "test": _source("test")},
+        splits={"train": SQUAD_TRAIN, "dev": (_source("dev"),), "test": (_source("test"),)},
         eval_languages=languages.MLQA,
         eval_split="dev",
         dev_split="dev",

@@ -52,7 +52,7 @@ def anli_source(split: str) -> SplitSource:
 
 def _nli(
     name: str,
-    splits: dict[str, SplitSource | tuple[SplitSource, ...]],
+    splits: dict[str, tuple[SplitSource, ...]],
     description: str,
     epochs: float = 2,
 ) -> TaskSpec:
@@ -72,23 +72,27 @@ def _nli(
     )
 
 
-_nli("mnli", {"train": MNLI_TRAIN, "dev": MNLI_DEV}, "MultiNLI (Williams et al., 2018)")
+_nli("mnli", {"train": (MNLI_TRAIN,), "dev": (MNLI_DEV,)}, "MultiNLI (Williams et al., 2018)")
 _nli(
     "snli",
-    {"train": SNLI_TRAIN, "dev": SNLI_DEV, "test": SNLI_TEST},
+    {"train": (SNLI_TRAIN,), "dev": (SNLI_DEV,), "test": (SNLI_TEST,)},
     "SNLI (Bowman et al., 2015); '-' gold labels skipped",
 )
 _nli(
     "anli",
-    {"train": anli_source("train"), "dev": anli_source("dev"), "test": anli_source("test")},
+    {
+        "train": (anli_source("train"),),
+        "dev": (anli_source("dev"),),
+        "test": (anli_source("test"),),
+    },
     "Adversarial NLI rounds 1-3 together (Nie et al., 2020)",
 )
 _nli(
     "anli_plus",
     {
         "train": (SNLI_TRAIN, MNLI_TRAIN, anli_source("train")),
-        "dev": anli_source("dev"),
-        "test": anli_source("test"),
+        "dev": (anli_source("dev"),),
+        "test": (anli_source("test"),),
     },
     "ANLI+: SNLI + MNLI + ANLI train concatenated, scored on ANLI (Nie et al., 2020)",
 )

@@ -25,9 +25,9 @@ register_task(
         type=TaskType.TAGGING,
         version="1",
         splits={
-            "train": _source("train", ("en",)),
-            "dev": _source("dev", languages.PANX),
-            "test": _source("test", languages.PANX),
+            "train": (_source("train", ("en",)),),
+            "dev": (_source("dev", languages.PANX),),
+            "test": (_source("test", languages.PANX),),
         },
         labels=PANX_LABELS,
         eval_languages=languages.PANX,

@@ -25,9 +25,9 @@ register_task(
         type=TaskType.CLASSIFICATION,
         version="1",
         splits={
-            "train": _source("train", ("en",)),
-            "dev": _source("dev", languages.PAWSX),
-            "test": _source("test", languages.PAWSX),
+            "train": (_source("train", ("en",)),),
+            "dev": (_source("dev", languages.PAWSX),),
+            "test": (_source("test", languages.PAWSX),),
         },
         labels=("not_paraphrase", "paraphrase"),
         eval_languages=languages.PAWSX,

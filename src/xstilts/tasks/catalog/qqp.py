@@ -27,7 +27,7 @@ register_task(
         name="qqp",
         type=TaskType.CLASSIFICATION,
         version="1",
-        splits={"train": _source("train"), "dev": _source("dev")},
+        splits={"train": (_source("train"),), "dev": (_source("dev"),)},
         labels=("not_duplicate", "duplicate"),
         metrics=("accuracy",),
         defaults=defaults(2),

@@ -25,7 +25,7 @@ register_task(
         name="sst2",
         type=TaskType.CLASSIFICATION,
         version="1",
-        splits={"train": _source("train"), "dev": _source("dev")},
+        splits={"train": (_source("train"),), "dev": (_source("dev"),)},
         labels=("negative", "positive"),
         metrics=("accuracy",),
         defaults=defaults(3),

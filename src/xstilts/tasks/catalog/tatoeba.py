@@ -18,13 +18,15 @@ register_task(
         retrieval="search",
         version="2",  # 2: scored in XTREME's direction (English queries)
         splits={
-            "test": SplitSource(
-                "tatoeba",
-                "xtreme/tatoeba/{lang}-en.{lang}",  # the reader also opens `{lang}-en.en`
-                languages=languages.TATOEBA,
-                download_hint=xtreme_hint("tatoeba")
-                + " with the English side in LASER's original (aligned) order",
-            )
+            "test": (
+                SplitSource(
+                    "tatoeba",
+                    "xtreme/tatoeba/{lang}-en.{lang}",  # the reader also opens `{lang}-en.en`
+                    languages=languages.TATOEBA,
+                    download_hint=xtreme_hint("tatoeba")
+                    + " with the English side in LASER's original (aligned) order",
+                ),
+            ),
         },
         eval_languages=languages.TATOEBA,
         eval_split="test",

@@ -21,17 +21,21 @@ register_task(
         type=TaskType.EXTRACTIVE_QA,
         version="2",  # 2: SQuAD answer normalisation, as XTREME scores it
         splits={
-            "train": SplitSource(
-                "squad_json",
-                f"{_ROOT}/tydiqa-goldp-v1.1-train/tydiqa.goldp.en.train.json",
-                languages=("en",),
-                download_hint=xtreme_hint("tydiqa"),
+            "train": (
+                SplitSource(
+                    "squad_json",
+                    f"{_ROOT}/tydiqa-goldp-v1.1-train/tydiqa.goldp.en.train.json",
+                    languages=("en",),
+                    download_hint=xtreme_hint("tydiqa"),
+                ),
             ),
-            "dev": SplitSource(
-                "squad_json",
-                f"{_ROOT}/tydiqa-goldp-v1.1-dev/tydiqa.goldp.{{lang}}.dev.json",
-                languages=languages.TYDIQA,
-                download_hint=xtreme_hint("tydiqa"),
+            "dev": (
+                SplitSource(
+                    "squad_json",
+                    f"{_ROOT}/tydiqa-goldp-v1.1-dev/tydiqa.goldp.{{lang}}.dev.json",
+                    languages=languages.TYDIQA,
+                    download_hint=xtreme_hint("tydiqa"),
+                ),
             ),
         },
         eval_languages=languages.TYDIQA,

@@ -32,10 +32,10 @@ register_task(
         version="2",
         # XTREME's XNLI training data is English MultiNLI train; selection is on MultiNLI dev.
         splits={
-            "train": MNLI_TRAIN,
-            "select": MNLI_DEV,
-            "dev": _source("dev"),
-            "test": _source("test"),
+            "train": (MNLI_TRAIN,),
+            "select": (MNLI_DEV,),
+            "dev": (_source("dev"),),
+            "test": (_source("test"),),
         },
         labels=NLI_LABELS,
         eval_languages=languages.XNLI,

@@ -22,12 +22,14 @@ register_task(
         splits={
             "train": SQUAD_TRAIN,
             "dev": SQUAD_DEV,
-            "test": SplitSource(
-                "squad_json",
-                "xtreme/xquad/xquad.{lang}.json",
-                languages=languages.XQUAD,
-                download_hint="xquad.{lang}.json from https://github.com/deepmind/xquad into "
-                "<data_dir>/xtreme/xquad/",
+            "test": (
+                SplitSource(
+                    "squad_json",
+                    "xtreme/xquad/xquad.{lang}.json",
+                    languages=languages.XQUAD,
+                    download_hint="xquad.{lang}.json from https://github.com/deepmind/xquad into "
+                    "<data_dir>/xtreme/xquad/",
+                ),
             ),
         },
         eval_languages=languages.XQUAD,

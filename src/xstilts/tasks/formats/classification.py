@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from xstilts.errors import ConfigError, DataError
-from xstilts.tasks.examples import ClassificationExample, Example
+from xstilts.tasks.examples import ClassificationExample, Example, of_type
 from xstilts.tasks.formats.base import FeaturizeConfig, HeadSpec, TaskTypeBase
 from xstilts.tasks.spec import TaskSpec, TaskType
 
@@ -185,7 +185,7 @@ class ClassificationFormat(TaskTypeBase):
         self, examples: Sequence[Example], predictions: Sequence[Any], spec: TaskSpec, lang: str
     ) -> dict[str, float]:
         """Accuracy (percent) and any F1 listed in ``spec.metrics``."""
-        refs = [ex.label for ex in examples]
+        refs = [ex.label for ex in of_type(examples, ClassificationExample)]
         return accuracy_scores(predictions, refs, spec.metrics)
 
     def details(

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from xstilts.errors import ConfigError, DataError
-from xstilts.tasks.examples import Example, QAExample
+from xstilts.tasks.examples import Example, QAExample, of_type
 from xstilts.tasks.formats.base import FeaturizeConfig, HeadSpec, Spell, TaskTypeBase
 from xstilts.tasks.formats.classification import chunks, require_fast, where
 from xstilts.tasks.readers.squad import original_ids
@@ -91,19 +91,17 @@ def context_offsets(
 
 def gold_positions(offsets: Sequence[Span | None], start_char: int, end_char: int) -> Span:
     """Token ``(start, end)`` of the character span, or ``(0, 0)`` if not fully in the window."""
-    ctx = [i for i, o in enumerate(offsets) if o is not None]
-    if not ctx:
+    # (token index, char span) of the context tokens: one contiguous run of the window.
+    ctx = [(i, o) for i, o in enumerate(offsets) if o is not None]
+    if not (ctx and ctx[0][1][0] <= start_char and ctx[-1][1][1] >= end_char):
         return 0, 0
-    first, last = ctx[0], ctx[-1]
-    if not (offsets[first][0] <= start_char and offsets[last][1] >= end_char):
-        return 0, 0
-    start = first
-    while start <= last and offsets[start][0] <= start_char:
-        start += 1
-    end = last
-    while end >= first and offsets[end][1] >= end_char:
-        end -= 1
-    return start - 1, end + 1
+    k = 0  # first context token starting after start_char (k >= 1: ctx[0] starts before it)
+    while k < len(ctx) and ctx[k][1][0] <= start_char:
+        k += 1
+    j = len(ctx) - 1  # last context token ending before end_char (j < len - 1, as above)
+    while j >= 0 and ctx[j][1][1] >= end_char:
+        j -= 1
+    return ctx[k - 1][0], ctx[j + 1][0]
 
 
 def _check_answer(example: QAExample) -> None:
@@ -145,8 +143,9 @@ def best_span(
         s_pos, e_pos = np.unravel_index(int(np.argmax(scores)), scores.shape)
         score = float(scores[s_pos, e_pos])
         if best is None or score > best[0]:
-            s, e = int(starts[s_pos, 0]), int(ends[0, e_pos])
-            best = (score, (offsets[s][0], offsets[e][1]))
+            first, last = offsets[int(starts[s_pos, 0])], offsets[int(ends[0, e_pos])]
+            assert first is not None and last is not None  # `valid` keeps context tokens only
+            best = (score, (first[0], last[1]))
     return None if best is None else best[1]
 
 
@@ -263,7 +262,7 @@ class ExtractiveQAFormat(TaskTypeBase):
         for feat, logits in zip(features, raw, strict=True):
             windows[feat["example_index"]].append((np.asarray(logits), feat["_offsets"]))
         answers: list[str] = []
-        for i, ex in enumerate(examples):
+        for i, ex in enumerate(of_type(examples, QAExample)):
             span = best_span(windows.get(i, []), cfg.n_best, cfg.max_answer_length)
             answers.append("" if span is None else ex.context[span[0] : span[1]])
         return answers
@@ -277,16 +276,17 @@ class ExtractiveQAFormat(TaskTypeBase):
         by XTREME): such sets are *unlabelled*, not scoreable, and the evaluator reports them
         so. A mix of labelled and unlabelled examples is a :class:`DataError`.
         """
-        unlabelled = [ex for ex in examples if not ex.answers]
-        if len(unlabelled) == len(examples):
+        questions = of_type(examples, QAExample)
+        unlabelled = [ex for ex in questions if not ex.answers]
+        if len(unlabelled) == len(questions):
             return {}
         if unlabelled:
             raise DataError(
-                f"{len(unlabelled)} of {len(examples)} examples have no gold answer "
+                f"{len(unlabelled)} of {len(questions)} examples have no gold answer "
                 f"(guid {unlabelled[0].guid!r})",
                 file=where(unlabelled[0]),
             )
-        refs = [[a.text for a in ex.answers] for ex in examples]
+        refs = [[a.text for a in ex.answers] for ex in questions]
         return qa_scores(spec, [str(p) for p in predictions], refs, lang)
 
     def selection_metric(self, spec: TaskSpec) -> str:
@@ -310,11 +310,12 @@ class ExtractiveQAFormat(TaskTypeBase):
         """Answer strings, all gold answers, ``(EM + F1) / 2`` per question (``"mean"``)."""
         from xstilts.metrics.per_example import record
 
-        ids, answers = [ex.guid for ex in examples], [str(p) for p in predictions]
-        if not all(ex.answers for ex in examples):
+        questions = of_type(examples, QAExample)
+        ids, answers = [ex.guid for ex in questions], [str(p) for p in predictions]
+        if not all(ex.answers for ex in questions):
             # Unlabelled set (TyDiQA-GoldP dev as XTREME ships it): nothing to score.
             return record(ids, "mean", None, answers, None)
-        golds = [[a.text for a in ex.answers] for ex in examples]
+        golds = [[a.text for a in ex.answers] for ex in questions]
         per = [qa_scores(spec, [p], [g], lang) for p, g in zip(answers, golds, strict=True)]
         stats = [(s["exact_match"] + s["f1"]) / 2 for s in per]
         return record(ids, "mean", stats, answers, golds)

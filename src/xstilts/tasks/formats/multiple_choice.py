@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from xstilts.errors import DataError
-from xstilts.tasks.examples import Example, MultipleChoiceExample
+from xstilts.tasks.examples import Example, MultipleChoiceExample, of_type
 from xstilts.tasks.formats.base import FeaturizeConfig, HeadSpec, TaskTypeBase
 from xstilts.tasks.formats.classification import (
     accuracy_scores,
@@ -124,7 +124,8 @@ class MultipleChoiceFormat(TaskTypeBase):
         self, examples: Sequence[Example], predictions: Sequence[Any], spec: TaskSpec, lang: str
     ) -> dict[str, float]:
         """Accuracy in percent."""
-        return accuracy_scores(predictions, [ex.label for ex in examples], spec.metrics)
+        refs = [ex.label for ex in of_type(examples, MultipleChoiceExample)]
+        return accuracy_scores(predictions, refs, spec.metrics)
 
     def details(
         self,

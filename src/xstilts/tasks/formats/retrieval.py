@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from xstilts.errors import ConfigError
-from xstilts.tasks.examples import Example, RetrievalCorpus
+from xstilts.tasks.examples import Example, RetrievalCorpus, of_type
 from xstilts.tasks.formats.base import FeaturizeConfig, HeadSpec, TaskTypeBase, read_label
 from xstilts.tasks.formats.classification import chunks
 from xstilts.tasks.spec import TaskSpec, TaskType
@@ -76,7 +76,9 @@ def _mining_details(
     from xstilts.metrics.per_example import record, set_counts
     from xstilts.metrics.retrieval import bucc_f1, mine_bucc_pairs
 
-    ids, stats, pred, gold = [], [], [], []
+    ids, stats = [], []
+    pred: list[str] = []
+    gold: list[str] = []
     for corpus, (src, tgt) in zip(corpora, embeddings, strict=True):
         pairs, scores = mine_bucc_pairs(src, tgt, k=BUCC_NEIGHBOURS)
         cut = threshold
@@ -170,7 +172,7 @@ class RetrievalFormat(TaskTypeBase):
                 np.zeros((len(c.source), dim), np.float32),
                 np.zeros((len(c.target), dim), np.float32),
             )
-            for c in examples
+            for c in of_type(examples, RetrievalCorpus)
         ]
         for feat, row in zip(features, raw, strict=True):
             out[feat["example_index"]][feat["_side"]][feat["_index"]] = row
@@ -184,10 +186,11 @@ class RetrievalFormat(TaskTypeBase):
         Several corpora for one language are scored separately and averaged, weighted by
         their number of gold pairs.
         """
-        results = [_score_corpus(c, e, spec) for c, e in zip(examples, predictions, strict=True)]
+        corpora = of_type(examples, RetrievalCorpus)
+        results = [_score_corpus(c, e, spec) for c, e in zip(corpora, predictions, strict=True)]
         if len(results) == 1:
             return results[0]
-        weights = [max(len(c.gold), 1) for c in examples]
+        weights = [max(len(c.gold), 1) for c in corpora]
         total = sum(weights)
         return {
             key: sum(w * r[key] for w, r in zip(weights, results, strict=True)) / total
@@ -202,7 +205,7 @@ class RetrievalFormat(TaskTypeBase):
 
     def scored_count(self, examples: Sequence[Example]) -> int:
         """Gold pairs over the language's corpora (Tatoeba: its sentences)."""
-        return sum(len(c.gold) for c in examples)
+        return sum(len(c.gold) for c in of_type(examples, RetrievalCorpus))
 
     def eval_extra(self, cfg: FeaturizeConfig) -> dict[str, Any]:
         """The pooling and layer that produced the embeddings."""
@@ -217,9 +220,10 @@ class RetrievalFormat(TaskTypeBase):
         lang: str,
     ) -> dict[str, Any]:
         """Mining reuses the language's ``threshold`` score; search needs none."""
+        corpora = of_type(examples, RetrievalCorpus)
         if spec.retrieval == "mining":
-            return _mining_details(examples, predictions, scores.get("threshold"))
-        return _search_details(examples, predictions)
+            return _mining_details(corpora, predictions, scores.get("threshold"))
+        return _search_details(corpora, predictions)
 
     def rescore(self, spec: TaskSpec, pred: Path, gold: Path, lang: str) -> float:
         """Mining: F1 of the ``src<TAB>tgt`` pair sets, as evaluate.py; search: accuracy."""

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from xstilts.errors import ConfigError, DataError
-from xstilts.tasks.examples import Example, TaggingExample
+from xstilts.tasks.examples import Example, TaggingExample, of_type
 from xstilts.tasks.formats.base import (
     FeaturizeConfig,
     HeadSpec,
@@ -154,7 +154,8 @@ class TaggingFormat(TaskTypeBase):
     ) -> list[Any]:
         """A tag index per word, read at its first sub-token (fallback tag when it has none)."""
         default = fallback_tag(spec)
-        preds: list[list[int]] = [[default] * len(ex.tokens) for ex in examples]
+        sentences = of_type(examples, TaggingExample)
+        preds: list[list[int]] = [[default] * len(ex.tokens) for ex in sentences]
         for feat, token_tags in zip(features, raw, strict=True):
             token_tags = np.asarray(token_tags)
             words = preds[feat["example_index"]]
@@ -170,7 +171,7 @@ class TaggingFormat(TaskTypeBase):
         from xstilts.metrics.seqeval import entity_scores
 
         names = spec.labels
-        refs = [[names[t] for t in ex.tags] for ex in examples]
+        refs = [[names[t] for t in ex.tags] for ex in of_type(examples, TaggingExample)]
         hyps = [[names[t] for t in pred] for pred in predictions]
         out = {k: float(v) for k, v in entity_scores(refs, hyps).items()}
         for metric in spec.metrics:
@@ -199,7 +200,7 @@ class TaggingFormat(TaskTypeBase):
         from xstilts.metrics.seqeval import get_entities
 
         names = spec.labels
-        gold = [[names[t] for t in ex.tags] for ex in examples]
+        gold = [[names[t] for t in ex.tags] for ex in of_type(examples, TaggingExample)]
         hyp = [[names[int(t)] for t in p] for p in predictions]
         stats = [
             set_counts(set(get_entities(h)), set(get_entities(g)))
