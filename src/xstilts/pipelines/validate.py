@@ -22,8 +22,9 @@ from xstilts.pipelines.experiment_spec import (
     default_data_dir,
 )
 from xstilts.pipelines.shapes import check_shapes
+from xstilts.tasks.formats import format_of
 from xstilts.tasks.registry import get_task
-from xstilts.tasks.spec import TaskSpec, TaskType
+from xstilts.tasks.spec import TaskSpec
 
 # The keys a train/overrides/mixture-train mapping may hold: both sections of the schema.
 FEATURIZE_KEYS = S.keys(S.FeaturizeSettings)
@@ -69,9 +70,10 @@ def _task(name: Any, key: str) -> TaskSpec:
 
 def _trainable(name: Any, key: str) -> str:
     spec = _task(name, key)
-    if spec.type is TaskType.RETRIEVAL:
+    if not format_of(spec).trainable:
         raise ConfigError(
-            f"retrieval task {spec.name!r} cannot be an intermediate task (it has no training)",
+            f"{spec.type.value} task {spec.name!r} cannot be an intermediate task "
+            "(it has no training)",
             key=key,
             hint="list it under targets: it is evaluated on every intermediate encoder",
         )
