@@ -29,7 +29,6 @@ from xstilts.tasks.spec import TaskSpec
 # The keys a train/overrides/mixture-train mapping may hold: both sections of the schema.
 FEATURIZE_KEYS = S.keys(S.FeaturizeSettings)
 TRAIN_KEYS = S.keys(S.TrainSettings)
-SAMPLING = S.SAMPLING
 TINY_KEYS = S.keys(S.TinyEncoderSettings)
 
 
@@ -92,7 +91,7 @@ def _mixture_step(entry: Mapping[str, Any], key: str) -> Step:
     if S.problem(S.MixtureSettings, "sampling", given.get("sampling")) and "sampling" in given:
         raise ConfigError(
             f"unknown sampling {given['sampling']!r}", key=f"{key}.sampling",
-            hint=f"one of {SAMPLING}",
+            hint=f"one of {S.SAMPLING}",
         )  # fmt: skip
     if "temperature" in given and S.problem(S.MixtureSettings, "temperature", given["temperature"]):
         raise ConfigError("temperature must be a number > 0", key=f"{key}.temperature")
