@@ -158,7 +158,7 @@ def test_a_mixtures_own_featurization_reaches_its_tasks(tmp_path: Path) -> None:
     [
         ("overrides.tatoeba.lr=1e-3", "overrides.tatoeba.lr", "evaluated, never trained"),
         ("overrides.tatoeba.stride=64", "overrides.tatoeba.stride", "only max_length"),
-        ("overrides.xnli.stride=64", "overrides.xnli.stride", "only applies to extractive-QA"),
+        ("overrides.xnli.stride=64", "overrides.xnli.stride", "only applies to extractive_qa"),
     ],
 )
 def test_a_setting_that_cannot_apply_is_refused_at_plan_time(

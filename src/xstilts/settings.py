@@ -26,7 +26,6 @@ from typing import Any
 
 Check = Callable[[Any], bool]
 QA = "extractive_qa"  # tasks.spec.TaskType.EXTRACTIVE_QA (a lower layer cannot import it)
-RETRIEVAL = "retrieval"  # tasks.spec.TaskType.RETRIEVAL
 _FLOAT_TEXT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 # train.freeze parts: embeddings, layer.N (0 = lowest), layers.A-B (inclusive); see expand_part.
 FREEZE_HELP = "embeddings, layer.N (0 = lowest) or layers.A-B (A to B inclusive)"
@@ -284,11 +283,6 @@ def keys(schema: type, task_type: str | None = None) -> tuple[str, ...]:
         for f in fields(schema)
         if task_type is None or not f.metadata["only"] or task_type in f.metadata["only"]
     )
-
-
-def only_for(schema: type, task_type: str) -> tuple[str, ...]:
-    """Settings of ``schema`` that apply to ``task_type`` and no other type."""
-    return tuple(f.name for f in fields(schema) if f.metadata["only"] == (task_type,))
 
 
 def field_of(schema: type, name: str) -> Field[Any]:

@@ -15,8 +15,8 @@ from typing import Any
 
 from xstilts import settings
 from xstilts.errors import ConfigError
+from xstilts.tasks.formats import format_of
 from xstilts.tasks.registry import did_you_mean, get_task
-from xstilts.tasks.spec import TaskType
 
 TOP_KEYS = (
     "name", "description", "data_dir", "output_dir", "cache_dir", "encoder", "seeds",
@@ -99,7 +99,7 @@ class ExperimentSpec:
         from xstilts.training.evaluate import EvalSettings
 
         ev = self.evaluation
-        untrained = [t for t in self.targets if get_task(t).type is TaskType.RETRIEVAL]
+        untrained = [t for t in self.targets if not format_of(get_task(t)).trainable]
         return EvalSettings(
             max_eval_examples=ev["max_eval_examples"],
             max_tokens=ev["max_tokens"],

@@ -14,8 +14,6 @@ from xstilts.errors import ConfigError
 from xstilts.pipelines.encoder_checks import position_limit
 from xstilts.pipelines.experiment_spec import ExperimentSpec
 from xstilts.pipelines.plan import featurize_settings
-from xstilts.tasks.registry import get_task
-from xstilts.tasks.spec import TaskType
 
 # XLM-R's pair template "<s> question </s></s> context </s>" adds 4 tokens to a window.
 PAIR_SPECIAL_TOKENS = 4
@@ -64,7 +62,9 @@ def check_limits(exp: ExperimentSpec) -> None:
     limit = position_limit(exp.encoder)
     for task in _tasks(exp):
         values = featurize_settings(exp, task)
-        if get_task(task).type is TaskType.EXTRACTIVE_QA:
+        # The window settings are resolved only for the types they apply to (the schema's
+        # ``only=``), so their presence says the window check applies.
+        if {"stride", "max_query_length"} <= values.keys():
             _check_qa_window(exp, task, values)
         if limit is not None and values["max_length"] > limit[0]:
             key = setting_key(exp, task, "max_length") or limit[2]

@@ -3,17 +3,30 @@ them unused (checked at plan time, before any stage trains)."""
 
 from __future__ import annotations
 
+from xstilts import settings as S
 from xstilts.errors import ConfigError
 from xstilts.pipelines.experiment_spec import ExperimentSpec
-from xstilts.settings import FeaturizeSettings, TrainSettings, keys, only_for
+from xstilts.tasks.formats import format_of
 from xstilts.tasks.registry import get_task
-from xstilts.tasks.spec import TaskType
+from xstilts.tasks.spec import TaskSpec
 
-# Read from the schema: only QA reads the window/answer settings; retrieval tasks read only the
-# featurization settings every type shares (max_length).
-QA_ONLY = only_for(FeaturizeSettings, TaskType.EXTRACTIVE_QA.value)
-RETRIEVAL_KEYS = keys(FeaturizeSettings, TaskType.RETRIEVAL.value)
-TRAIN_KEYS = keys(TrainSettings)
+TRAIN_KEYS = S.keys(S.TrainSettings)
+
+
+def keys_for(spec: TaskSpec) -> tuple[str, ...]:
+    """The ``train``/``overrides`` keys that can reach ``spec``'s stages.
+
+    Read from the schema and the task type, never from a list of types here: featurization
+    settings apply to the types their field declares (``only=``, e.g. QA's window settings), and
+    training settings to every type that trains (a retrieval task is evaluated, never trained).
+    """
+    featurize = S.keys(S.FeaturizeSettings, spec.type.value)
+    return (*TRAIN_KEYS, *featurize) if format_of(spec).trainable else featurize
+
+
+def _types_of(key: str) -> str:
+    """The task types a featurization setting is declared for (``extractive_qa``)."""
+    return ", ".join(S.field_of(S.FeaturizeSettings, key).metadata["only"])
 
 
 def check_settings_use(exp: ExperimentSpec) -> list[str]:
@@ -27,24 +40,25 @@ def check_settings_use(exp: ExperimentSpec) -> list[str]:
         ConfigError: at the setting's key path, e.g. ``overrides.tatoeba.lr``.
     """
     steps = [(i, s) for i, o in enumerate(exp.options) for s in o.steps]
-    targets = [t for t in exp.targets if get_task(t).type is not TaskType.RETRIEVAL]
+    targets = [t for t in exp.targets if format_of(get_task(t)).trainable]
     alone = {s.tasks[0] for _, s in steps if len(s.tasks) == 1} | set(targets)
     trained = {t for _, s in steps for t in s.tasks} | set(targets)
-    qa = any(get_task(t).type is TaskType.EXTRACTIVE_QA for t in trained)
+    reach = {key for t in trained for key in keys_for(get_task(t))}
     warnings: list[str] = []
     for task, values in exp.overrides.items():
         spec = get_task(task)
+        allowed = keys_for(spec)
         for key in values:
             where = f"overrides.{task}.{key}"
-            if spec.type is TaskType.RETRIEVAL and key not in RETRIEVAL_KEYS:
+            if key not in allowed and not format_of(spec).trainable:
                 raise ConfigError(
-                    f"{task} is a retrieval task: it is evaluated, never trained, so only "
-                    f"{', '.join(RETRIEVAL_KEYS)} applies to it", key=where,
+                    f"{task} is a {spec.type.value} task: it is evaluated, never trained, so "
+                    f"only {', '.join(allowed)} applies to it", key=where,
                     hint="remove it (pooling and layer are evaluation.retrieval settings)",
                 )  # fmt: skip
-            if key in QA_ONLY and spec.type is not TaskType.EXTRACTIVE_QA:
+            if key not in allowed:
                 raise ConfigError(
-                    f"{key} only applies to extractive-QA tasks ({task} is {spec.type.value})",
+                    f"{key} only applies to {_types_of(key)} tasks ({task} is {spec.type.value})",
                     key=where, hint="remove it",
                 )  # fmt: skip
             if task not in trained and task not in exp.targets:
@@ -55,21 +69,21 @@ def check_settings_use(exp: ExperimentSpec) -> list[str]:
                     "training settings from train and the mixture's own train (unused)"
                 )
     for i, step in steps:
-        has_qa = any(get_task(t).type is TaskType.EXTRACTIVE_QA for t in step.tasks)
+        step_keys = {key for t in step.tasks for key in keys_for(get_task(t))}
         for key in step.train:
-            if key in QA_ONLY and not has_qa:
+            if key not in step_keys:
                 raise ConfigError(
-                    f"{key} only applies to extractive-QA tasks; mixture {step.label} has none",
+                    f"{key} only applies to {_types_of(key)} tasks; mixture {step.label} has none",
                     key=f"intermediate.{i}", hint=f"remove train.{key} from the mixture",
                 )  # fmt: skip
-    unused = list(exp.train) if not trained else [k for k in exp.train if k in QA_ONLY and not qa]
     warnings += [f"train.{k}: no task this setting applies to is trained here (unused)"
-                 for k in unused]  # fmt: skip
+                 for k in exp.train if k not in reach]  # fmt: skip
     if exp.mlm and not trained:
         warnings.append("mlm: nothing is trained here (unused)")
     if exp.keep_heads and not any(len(o.steps) + (1 if targets else 0) > 1 for o in exp.options):
         warnings.append("keep_heads: no trained stage here has a trained parent (unused)")
     evaluation = exp.source.get("evaluation") or {}
+    # evaluation.retrieval (pooling, layer) is read only when an untrained target is evaluated.
     if evaluation.get("retrieval") and len(targets) == len(exp.targets):
         warnings.append("evaluation.retrieval: no retrieval target here (unused)")
     return warnings

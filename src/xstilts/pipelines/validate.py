@@ -22,13 +22,13 @@ from xstilts.pipelines.experiment_spec import (
     default_data_dir,
 )
 from xstilts.pipelines.shapes import check_shapes
+from xstilts.tasks.formats import format_of
 from xstilts.tasks.registry import get_task
-from xstilts.tasks.spec import TaskSpec, TaskType
+from xstilts.tasks.spec import TaskSpec
 
 # The keys a train/overrides/mixture-train mapping may hold: both sections of the schema.
 FEATURIZE_KEYS = S.keys(S.FeaturizeSettings)
 TRAIN_KEYS = S.keys(S.TrainSettings)
-SAMPLING = S.SAMPLING
 TINY_KEYS = S.keys(S.TinyEncoderSettings)
 
 
@@ -69,9 +69,10 @@ def _task(name: Any, key: str) -> TaskSpec:
 
 def _trainable(name: Any, key: str) -> str:
     spec = _task(name, key)
-    if spec.type is TaskType.RETRIEVAL:
+    if not format_of(spec).trainable:
         raise ConfigError(
-            f"retrieval task {spec.name!r} cannot be an intermediate task (it has no training)",
+            f"{spec.type.value} task {spec.name!r} cannot be an intermediate task "
+            "(it has no training)",
             key=key,
             hint="list it under targets: it is evaluated on every intermediate encoder",
         )
@@ -90,7 +91,7 @@ def _mixture_step(entry: Mapping[str, Any], key: str) -> Step:
     if S.problem(S.MixtureSettings, "sampling", given.get("sampling")) and "sampling" in given:
         raise ConfigError(
             f"unknown sampling {given['sampling']!r}", key=f"{key}.sampling",
-            hint=f"one of {SAMPLING}",
+            hint=f"one of {S.SAMPLING}",
         )  # fmt: skip
     if "temperature" in given and S.problem(S.MixtureSettings, "temperature", given["temperature"]):
         raise ConfigError("temperature must be a number > 0", key=f"{key}.temperature")

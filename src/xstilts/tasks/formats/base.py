@@ -88,8 +88,8 @@ class HeadSpec:
 
     kind: str
     num_outputs: int = 0
-    layer: int | None = None
-    pooling: str = "mean"
+    layer: int | None = default(RetrievalSettings, "layer")
+    pooling: str = default(RetrievalSettings, "pooling")
 
 
 class TaskFormat(Protocol):
