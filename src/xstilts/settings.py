@@ -27,6 +27,8 @@ from typing import Any
 Check = Callable[[Any], bool]
 QA = "extractive_qa"  # tasks.spec.TaskType.EXTRACTIVE_QA (a lower layer cannot import it)
 RETRIEVAL = "retrieval"  # tasks.spec.TaskType.RETRIEVAL
+SEQUENCE_HEADS = ("classification", "multiple_choice")  # types whose head pools a sequence
+HEAD_POOLING = ("cls", "mean")
 _FLOAT_TEXT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 # train.freeze parts: embeddings, layer.N (0 = lowest), layers.A-B (inclusive); see expand_part.
 FREEZE_HELP = "embeddings, layer.N (0 = lowest) or layers.A-B (A to B inclusive)"
@@ -197,6 +199,12 @@ class FeaturizeSettings:
     max_query_length: int = setting(64, _int_at_least(1), "an integer >= 1", only=(QA,))
     n_best: int = setting(20, _int_at_least(1), "an integer >= 1", only=(QA,))
     max_answer_length: int = setting(30, _int_at_least(1), "an integer >= 1", only=(QA,))
+    # How a classification / multiple-choice head pools each sequence: its <s> token (XLM-R)
+    # or the mean of its tokens, specials included (e5's native pooling). Sparse: stages
+    # cached before it existed pooled <s> and keep their ids.
+    head_pooling: str = setting(
+        "cls", lambda v: v in HEAD_POOLING, "cls or mean", only=SEQUENCE_HEADS, sparse=True
+    )
 
 
 @dataclass(frozen=True)

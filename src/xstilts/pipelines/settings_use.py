@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from xstilts.errors import ConfigError
 from xstilts.pipelines.experiment_spec import ExperimentSpec
-from xstilts.settings import FeaturizeSettings, TrainSettings, keys, only_for
+from xstilts.settings import (
+    SEQUENCE_HEADS,
+    FeaturizeSettings,
+    TrainSettings,
+    field_of,
+    keys,
+    only_for,
+)
 from xstilts.tasks.registry import get_task
 from xstilts.tasks.spec import TaskType
 
@@ -14,6 +21,12 @@ from xstilts.tasks.spec import TaskType
 QA_ONLY = only_for(FeaturizeSettings, TaskType.EXTRACTIVE_QA.value)
 RETRIEVAL_KEYS = keys(FeaturizeSettings, TaskType.RETRIEVAL.value)
 TRAIN_KEYS = keys(TrainSettings)
+# Only classification / multiple-choice heads pool a sequence (head_pooling).
+SEQUENCE_ONLY = tuple(
+    k
+    for k in keys(FeaturizeSettings)
+    if field_of(FeaturizeSettings, k).metadata["only"] == SEQUENCE_HEADS
+)
 
 
 def check_settings_use(exp: ExperimentSpec) -> list[str]:
@@ -47,6 +60,11 @@ def check_settings_use(exp: ExperimentSpec) -> list[str]:
                     f"{key} only applies to extractive-QA tasks ({task} is {spec.type.value})",
                     key=where, hint="remove it",
                 )  # fmt: skip
+            if key in SEQUENCE_ONLY and spec.type.value not in SEQUENCE_HEADS:
+                raise ConfigError(
+                    f"{key} only applies to classification and multiple-choice tasks "
+                    f"({task} is {spec.type.value})", key=where, hint="remove it",
+                )  # fmt: skip
             if task not in trained and task not in exp.targets:
                 warnings.append(f"{where}: {task} is neither trained nor evaluated here (unused)")
             elif key in TRAIN_KEYS and task not in alone:
@@ -62,7 +80,9 @@ def check_settings_use(exp: ExperimentSpec) -> list[str]:
                     f"{key} only applies to extractive-QA tasks; mixture {step.label} has none",
                     key=f"intermediate.{i}", hint=f"remove train.{key} from the mixture",
                 )  # fmt: skip
+    pooled = any(get_task(t).type.value in SEQUENCE_HEADS for t in trained)
     unused = list(exp.train) if not trained else [k for k in exp.train if k in QA_ONLY and not qa]
+    unused += [k for k in exp.train if k in SEQUENCE_ONLY and trained and not pooled]
     warnings += [f"train.{k}: no task this setting applies to is trained here (unused)"
                  for k in unused]  # fmt: skip
     if exp.mlm and not trained:

@@ -20,7 +20,14 @@ from torch import nn
 from transformers import PreTrainedTokenizerBase
 
 from xstilts.packing import Feature, pack
-from xstilts.settings import EvaluationSettings, RetrievalSettings, default
+from xstilts.settings import (
+    EvaluationSettings,
+    FeaturizeSettings,
+    RetrievalSettings,
+    default,
+    field_of,
+    keys,
+)
 from xstilts.tasks.examples import Example
 from xstilts.tasks.formats import FeaturizeConfig, TaskFormat, get_format
 from xstilts.tasks.spec import TaskSpec
@@ -87,10 +94,24 @@ def eval_identity(
         "split": task.eval_split,
         "languages": list(languages),
         "max_eval_examples": settings.max_eval_examples,
-        "featurize": asdict(featurize_cfg),
+        "featurize": featurize_identity(featurize_cfg),
         "precision": effective_precision(settings.precision, device),
         "files": dict(sorted(files.items())),
     }
+
+
+def featurize_identity(cfg: FeaturizeConfig) -> dict[str, Any]:
+    """``cfg`` as an identity: a sparse setting left at its default is left out.
+
+    Sparse settings (``head_pooling``) were added after evaluations were cached; leaving their
+    defaults out keeps those caches' keys, as it keeps stage ids.
+    """
+    out = asdict(cfg)
+    for name in keys(FeaturizeSettings):
+        sparse = field_of(FeaturizeSettings, name).metadata["sparse"]
+        if sparse and out.get(name) == default(FeaturizeSettings, name):
+            out.pop(name, None)
+    return out
 
 
 def eval_key(identity: Mapping[str, Any]) -> str:
