@@ -213,6 +213,8 @@ class RetrievalSettings:
 
     pooling: str = setting("mean", lambda v: v in ("mean", "cls"), "mean or cls")
     layer: int | None = setting(None, lambda v: v is None or is_int(v), "null or an integer")
+    # Mining (BUCC) only: sentences kept per side, every gold pair's included (None = all).
+    max_sentences: int | None = setting(None, _optional_int(1), "null or an integer >= 1")
 
 
 @dataclass(frozen=True)

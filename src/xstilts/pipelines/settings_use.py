@@ -92,4 +92,11 @@ def check_settings_use(exp: ExperimentSpec) -> list[str]:
     evaluation = exp.source.get("evaluation") or {}
     if evaluation.get("retrieval") and len(targets) == len(exp.targets):
         warnings.append("evaluation.retrieval: no retrieval target here (unused)")
+    elif (evaluation.get("retrieval") or {}).get("max_sentences") is not None and not any(
+        get_task(t).retrieval == "mining" for t in exp.targets
+    ):
+        warnings.append(
+            "evaluation.retrieval.max_sentences: no mining target (BUCC) here; Tatoeba is capped "
+            "by evaluation.max_eval_examples (unused)"
+        )
     return warnings
