@@ -17,11 +17,13 @@ Against the second baseline, sharing saves only the common first steps of differ
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from xstilts import notices
 from xstilts.models.builtin import identity as builtin_identity
 from xstilts.models.builtin import is_builtin
 from xstilts.pipelines.experiment_spec import ARROW, ExperimentSpec, IntermediateOption, Step
@@ -31,6 +33,9 @@ from xstilts.settings import FeaturizeSettings, TrainSettings, resolve
 from xstilts.tasks.data import data_fingerprint, load_examples
 from xstilts.tasks.formats import format_of
 from xstilts.tasks.registry import get_task
+
+logger = logging.getLogger(__name__)
+notices.once_per_run(logger)  # one selection warning per task, however many chains
 
 # Settings resolve with xstilts.settings.resolve (built-in < task < train < overrides < step).
 # Only QA reads the window/answer settings (their schema fields say ``only=QA``); leaving them
@@ -260,6 +265,25 @@ def _chain_specs(
         yield spec
 
 
+def warn_selection_on_scored_rows(exp: ExperimentSpec, spec: StageSpec) -> None:
+    """Warn (once per task) when a target stage selects its checkpoint on rows it is scored on.
+
+    A target whose ``dev_split`` is its ``eval_split`` (PAWS-X, PAN-X, MLQA, ...) selects on the
+    English dev rows; when English is also evaluated, that English score is picked on its own
+    test rows. XNLI selects on MNLI dev (``dev_split: select``) and is not affected.
+    """
+    if spec.role != "target" or (spec.train.get("eval_every") is None
+                                 and spec.train.get("patience") is None):  # fmt: skip
+        return
+    task = get_task(spec.tasks[0])
+    langs = exp.evaluation["languages"].get(task.name) or task.languages(task.eval_split)
+    if task.dev_split == task.eval_split and task.train_language in langs:
+        logger.warning(
+            "%s: checkpoint selection reads the dev split, whose English rows are also scored: "
+            "the English result is selected on its own test rows", task.name,
+        )  # fmt: skip
+
+
 def _eval_languages(exp: ExperimentSpec, tasks: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
     langs = exp.evaluation["languages"]
     return {t: tuple(langs[t]) for t in tasks if langs.get(t) is not None}
@@ -302,6 +326,7 @@ def build_plan(exp: ExperimentSpec, *, count_examples: bool = True) -> Plan:
                 specs = list(_chain_specs(exp, base, option, target if trained else None, seed))
                 for spec in specs:
                     add(spec)
+                    warn_selection_on_scored_rows(exp, spec)
                 label = ARROW.join([s.label for s in option.steps] + [target])
                 ids = (base.stage_id, *(s.stage_id for s in specs))
                 chains.append(Chain(label, option.label, target, seed, ids))
