@@ -36,6 +36,9 @@ _LAYER = re.compile(r"^layer\.(\d+)$")
 _LAYERS = re.compile(r"^layers\.(\d+)-(\d+)$")
 PRECISIONS = ("auto", "fp32", "bf16")
 SAMPLING = ("proportional", "temperature", "uniform")
+# Training settings that belong to one task's data: inside a mixture each task keeps its own
+# (``overrides.<task>``), while every other training setting is the stage's (one optimizer).
+PER_TASK_TRAIN = ("max_train_examples", "max_dev_examples")
 
 
 # ------------------------------------------------------------------ value checks
@@ -331,6 +334,16 @@ def as_value(schema: type, name: str, value: Any) -> Any:
     if field_of(schema, name).metadata["number"] and value is not None:
         return float(num(value) if isinstance(value, str) else value)
     return value
+
+
+def task_setting(train: Mapping[str, Any], task: str, name: str) -> Any:
+    """A :data:`PER_TASK_TRAIN` setting of ``task`` in a resolved ``StageSpec.train``.
+
+    A mixture records a task's own value under ``train["tasks"][task]`` where it differs from
+    the stage's; otherwise (and in single-task stages) the stage's value applies.
+    """
+    own = (train.get("tasks") or {}).get(task) or {}
+    return own[name] if name in own else train.get(name)
 
 
 def resolve(

@@ -29,7 +29,13 @@ from xstilts.models.builtin import is_builtin
 from xstilts.pipelines.experiment_spec import ARROW, ExperimentSpec, IntermediateOption, Step
 from xstilts.pipelines.settings_use import check_settings_use
 from xstilts.pipelines.stage_spec import StageSpec
-from xstilts.settings import FeaturizeSettings, TrainSettings, resolve
+from xstilts.settings import (
+    PER_TASK_TRAIN,
+    FeaturizeSettings,
+    TrainSettings,
+    resolve,
+    task_setting,
+)
 from xstilts.tasks.data import data_fingerprint, load_examples
 from xstilts.tasks.formats import format_of
 from xstilts.tasks.registry import get_task
@@ -59,7 +65,9 @@ def resolve_train(exp: ExperimentSpec, step: Step) -> dict[str, Any]:
 
     Single task: built-in < task spec defaults < experiment ``train`` < ``overrides[task]``.
     Mixture: built-in < defaults all its tasks agree on < ``train`` < the mixture's own ``train``
-    (per-task ``overrides`` still set each task's featurization).
+    (per-task ``overrides`` still set each task's featurization, and its data caps
+    :data:`~xstilts.settings.PER_TASK_TRAIN`: recorded under ``tasks[task]`` where they differ
+    from the stage's, so a mixture without per-task caps keeps its stage id).
     """
     if len(step.tasks) == 1:
         task = step.tasks[0]
@@ -79,6 +87,13 @@ def resolve_train(exp: ExperimentSpec, step: Step) -> dict[str, Any]:
     # not part of the stage id, like checkpoint_every).
     train["eval_max_tokens"] = exp.evaluation["max_tokens"]
     train["tasks"] = {t: featurize_settings(exp, t, step) for t in step.tasks}
+    if len(step.tasks) > 1:
+        for t in step.tasks:
+            own = resolve(
+                TrainSettings, task=get_task(t).defaults, experiment=exp.train,
+                override=exp.overrides.get(t), step=step.train,
+            )  # fmt: skip
+            train["tasks"][t].update({k: own[k] for k in PER_TASK_TRAIN if own[k] != train[k]})
     return train
 
 
@@ -235,8 +250,9 @@ class _Counter:
         total = 0.0
         for task in spec.tasks:
             n = self.count(task)
-            if train.get("max_train_examples") is not None:
-                n = min(n, train["max_train_examples"])
+            cap = task_setting(train, task, "max_train_examples")
+            if cap is not None:
+                n = min(n, cap)
             total += n * float(train["epochs"])
         if train.get("max_steps") is not None:
             total = min(total, train["max_steps"] * train["batch_size"] * train["grad_accum"])

@@ -6,6 +6,7 @@ from __future__ import annotations
 from xstilts.errors import ConfigError
 from xstilts.pipelines.experiment_spec import ExperimentSpec
 from xstilts.settings import (
+    PER_TASK_TRAIN,
     SEQUENCE_HEADS,
     FeaturizeSettings,
     TrainSettings,
@@ -67,10 +68,11 @@ def check_settings_use(exp: ExperimentSpec) -> list[str]:
                 )  # fmt: skip
             if task not in trained and task not in exp.targets:
                 warnings.append(f"{where}: {task} is neither trained nor evaluated here (unused)")
-            elif key in TRAIN_KEYS and task not in alone:
+            elif key in TRAIN_KEYS and key not in PER_TASK_TRAIN and task not in alone:
                 warnings.append(
                     f"{where}: {task} is only trained inside a mixture here, which takes its "
-                    "training settings from train and the mixture's own train (unused)"
+                    "training settings (all but its data caps) from train and the mixture's own "
+                    "train (unused)"
                 )
     for i, step in steps:
         has_qa = any(get_task(t).type is TaskType.EXTRACTIVE_QA for t in step.tasks)
