@@ -55,12 +55,12 @@ def trained(data_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root / spec.stage_id
 
 
-def _with_head(trained: Path, task: str, dest: Path) -> Path:
+def _with_head(trained: Path, task: str, dest: Path, fcfg: FeaturizeConfig | None = None) -> Path:
     """A copy of the trained stage whose only head is a (random) head for ``task``."""
     shutil.copytree(trained, dest)
     model, _, _ = stage.load_stage_model(dest, keep_heads=False)
     spec = get_task(task)
-    fcfg = FeaturizeConfig()
+    fcfg = fcfg or FeaturizeConfig()
     torch.manual_seed(7)
     model.add_head(spec.head, get_format(spec.type).make_head(spec, model.hidden_size, fcfg))
     info = {spec.head: {"task": task, "type": str(spec.type),
@@ -150,6 +150,20 @@ def test_unmappable_heads_and_bad_stages_are_clear_errors(trained: Path, tmp_pat
         export_hf(half, tmp_path / "y")
     with pytest.raises(ConfigError, match="no complete stage"):
         find_stage(trained.parent, "ffffffff")
+
+
+def test_a_mean_pooled_head_reloads_mean_pooled_and_is_not_exported(
+    trained: Path, tmp_path: Path
+) -> None:
+    dest = _with_head(
+        trained, "sst2", tmp_path / "stage-mean", FeaturizeConfig(head_pooling="mean")
+    )
+    model, _, info = stage.load_stage_model(dest)
+    assert info["sst2"]["featurize"]["head_pooling"] == "mean"  # heads.json
+    assert model.heads["sst2"].pooling == "mean"  # the reloaded head pools as it was trained
+    with pytest.raises(ConfigError, match="mean token"):
+        export_hf(dest, tmp_path / "mean", head="sst2")
+    assert not (tmp_path / "mean").exists()
 
 
 def test_cli_export_hf_by_stage_prefix(trained: Path, tmp_path: Path) -> None:

@@ -178,12 +178,13 @@ def test_a_qa_setting_on_a_mixture_without_qa_is_refused(tmp_path: Path) -> None
 
 def test_settings_this_grid_leaves_unused_are_said(tmp_path: Path) -> None:
     exp = _exp(
-        tmp_path, "overrides.squad.epochs=2", "overrides.qqp.max_train_examples=10",
+        tmp_path, "overrides.squad.epochs=2", "overrides.qqp.lr=0.001",
+        "overrides.qqp.max_train_examples=10",  # a data cap: applies inside the mixture
         "train.stride=64", intermediate=["none", {"mixture": ["mnli", "qqp"]}],
     )  # fmt: skip
     warnings = build_plan(exp, count_examples=False).warnings
     assert any(w.startswith("overrides.squad.epochs: squad is neither") for w in warnings)
-    assert any(w.startswith("overrides.qqp.max_train_examples: qqp is only trained inside")
+    assert any(w.startswith("overrides.qqp.lr: qqp is only trained inside")
                for w in warnings)  # fmt: skip
     assert any(w.startswith("train.stride: no task") for w in warnings)
     assert len(warnings) == 3

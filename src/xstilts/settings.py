@@ -26,6 +26,8 @@ from typing import Any
 
 Check = Callable[[Any], bool]
 QA = "extractive_qa"  # tasks.spec.TaskType.EXTRACTIVE_QA (a lower layer cannot import it)
+SEQUENCE_HEADS = ("classification", "multiple_choice")  # types whose head pools a sequence
+HEAD_POOLING = ("cls", "mean")
 _FLOAT_TEXT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 # train.freeze parts: embeddings, layer.N (0 = lowest), layers.A-B (inclusive); see expand_part.
 FREEZE_HELP = "embeddings, layer.N (0 = lowest) or layers.A-B (A to B inclusive)"
@@ -33,6 +35,9 @@ _LAYER = re.compile(r"^layer\.(\d+)$")
 _LAYERS = re.compile(r"^layers\.(\d+)-(\d+)$")
 PRECISIONS = ("auto", "fp32", "bf16")
 SAMPLING = ("proportional", "temperature", "uniform")
+# Training settings that belong to one task's data: inside a mixture each task keeps its own
+# (``overrides.<task>``), while every other training setting is the stage's (one optimizer).
+PER_TASK_TRAIN = ("max_train_examples", "max_dev_examples")
 
 
 # ------------------------------------------------------------------ value checks
@@ -196,6 +201,12 @@ class FeaturizeSettings:
     max_query_length: int = setting(64, _int_at_least(1), "an integer >= 1", only=(QA,))
     n_best: int = setting(20, _int_at_least(1), "an integer >= 1", only=(QA,))
     max_answer_length: int = setting(30, _int_at_least(1), "an integer >= 1", only=(QA,))
+    # How a classification / multiple-choice head pools each sequence: its <s> token (XLM-R)
+    # or the mean of its tokens, specials included (e5's native pooling). Sparse: stages
+    # cached before it existed pooled <s> and keep their ids.
+    head_pooling: str = setting(
+        "cls", lambda v: v in HEAD_POOLING, "cls or mean", only=SEQUENCE_HEADS, sparse=True
+    )
 
 
 @dataclass(frozen=True)
@@ -204,6 +215,8 @@ class RetrievalSettings:
 
     pooling: str = setting("mean", lambda v: v in ("mean", "cls"), "mean or cls")
     layer: int | None = setting(None, lambda v: v is None or is_int(v), "null or an integer")
+    # Mining (BUCC) only: sentences kept per side, every gold pair's included (None = all).
+    max_sentences: int | None = setting(None, _optional_int(1), "null or an integer >= 1")
 
 
 @dataclass(frozen=True)
@@ -317,6 +330,16 @@ def as_value(schema: type, name: str, value: Any) -> Any:
         assert parsed is not None  # a checked value: a numeric string always parses
         return float(parsed)
     return value
+
+
+def task_setting(train: Mapping[str, Any], task: str, name: str) -> Any:
+    """A :data:`PER_TASK_TRAIN` setting of ``task`` in a resolved ``StageSpec.train``.
+
+    A mixture records a task's own value under ``train["tasks"][task]`` where it differs from
+    the stage's; otherwise (and in single-task stages) the stage's value applies.
+    """
+    own = (train.get("tasks") or {}).get(task) or {}
+    return own[name] if name in own else train.get(name)
 
 
 def resolve(

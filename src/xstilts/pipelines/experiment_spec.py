@@ -105,6 +105,7 @@ class ExperimentSpec:
             max_tokens=ev["max_tokens"],
             retrieval_pooling=ev["retrieval"]["pooling"],
             retrieval_layer=ev["retrieval"]["layer"],
+            retrieval_max_sentences=ev["retrieval"]["max_sentences"],
             languages={k: tuple(v) if v is not None else None for k, v in ev["languages"].items()},
             precision=ev["precision"],
             featurize={t: self.eval_featurize(t) for t in untrained},

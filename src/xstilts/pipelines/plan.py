@@ -17,20 +17,31 @@ Against the second baseline, sharing saves only the common first steps of differ
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from xstilts import notices
 from xstilts.models.builtin import identity as builtin_identity
 from xstilts.models.builtin import is_builtin
 from xstilts.pipelines.experiment_spec import ARROW, ExperimentSpec, IntermediateOption, Step
 from xstilts.pipelines.settings_use import check_settings_use
 from xstilts.pipelines.stage_spec import StageSpec
-from xstilts.settings import FeaturizeSettings, TrainSettings, resolve
+from xstilts.settings import (
+    PER_TASK_TRAIN,
+    FeaturizeSettings,
+    TrainSettings,
+    resolve,
+    task_setting,
+)
 from xstilts.tasks.data import data_fingerprint, load_examples
 from xstilts.tasks.formats import format_of
 from xstilts.tasks.registry import get_task
+
+logger = logging.getLogger(__name__)
+notices.once_per_run(logger)  # one selection warning per task, however many chains
 
 # Settings resolve with xstilts.settings.resolve (built-in < task < train < overrides < step).
 # Only QA reads the window/answer settings (their schema fields say ``only=QA``); leaving them
@@ -54,7 +65,9 @@ def resolve_train(exp: ExperimentSpec, step: Step) -> dict[str, Any]:
 
     Single task: built-in < task spec defaults < experiment ``train`` < ``overrides[task]``.
     Mixture: built-in < defaults all its tasks agree on < ``train`` < the mixture's own ``train``
-    (per-task ``overrides`` still set each task's featurization).
+    (per-task ``overrides`` still set each task's featurization, and its data caps
+    :data:`~xstilts.settings.PER_TASK_TRAIN`: recorded under ``tasks[task]`` where they differ
+    from the stage's, so a mixture without per-task caps keeps its stage id).
     """
     if len(step.tasks) == 1:
         task = step.tasks[0]
@@ -74,6 +87,13 @@ def resolve_train(exp: ExperimentSpec, step: Step) -> dict[str, Any]:
     # not part of the stage id, like checkpoint_every).
     train["eval_max_tokens"] = exp.evaluation["max_tokens"]
     train["tasks"] = {t: featurize_settings(exp, t, step) for t in step.tasks}
+    if len(step.tasks) > 1:
+        for t in step.tasks:
+            own = resolve(
+                TrainSettings, task=get_task(t).defaults, experiment=exp.train,
+                override=exp.overrides.get(t), step=step.train,
+            )  # fmt: skip
+            train["tasks"][t].update({k: own[k] for k in PER_TASK_TRAIN if own[k] != train[k]})
     return train
 
 
@@ -230,8 +250,9 @@ class _Counter:
         total = 0.0
         for task in spec.tasks:
             n = self.count(task)
-            if train.get("max_train_examples") is not None:
-                n = min(n, train["max_train_examples"])
+            cap = task_setting(train, task, "max_train_examples")
+            if cap is not None:
+                n = min(n, cap)
             total += n * float(train["epochs"])
         if train.get("max_steps") is not None:
             total = min(total, train["max_steps"] * train["batch_size"] * train["grad_accum"])
@@ -258,6 +279,25 @@ def _chain_specs(
         )  # fmt: skip
         parent = spec.stage_id
         yield spec
+
+
+def warn_selection_on_scored_rows(exp: ExperimentSpec, spec: StageSpec) -> None:
+    """Warn (once per task) when a target stage selects its checkpoint on rows it is scored on.
+
+    A target whose ``dev_split`` is its ``eval_split`` (PAWS-X, PAN-X, MLQA, ...) selects on the
+    English dev rows; when English is also evaluated, that English score is picked on its own
+    test rows. XNLI selects on MNLI dev (``dev_split: select``) and is not affected.
+    """
+    if spec.role != "target" or (spec.train.get("eval_every") is None
+                                 and spec.train.get("patience") is None):  # fmt: skip
+        return
+    task = get_task(spec.tasks[0])
+    langs = exp.evaluation["languages"].get(task.name) or task.languages(task.eval_split)
+    if task.dev_split == task.eval_split and task.train_language in langs:
+        logger.warning(
+            "%s: checkpoint selection reads the dev split, whose English rows are also scored: "
+            "the English result is selected on its own test rows", task.name,
+        )  # fmt: skip
 
 
 def _eval_languages(exp: ExperimentSpec, tasks: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
@@ -302,6 +342,7 @@ def build_plan(exp: ExperimentSpec, *, count_examples: bool = True) -> Plan:
                 specs = list(_chain_specs(exp, base, option, target if trained else None, seed))
                 for spec in specs:
                     add(spec)
+                    warn_selection_on_scored_rows(exp, spec)
                 label = ARROW.join([s.label for s in option.steps] + [target])
                 ids = (base.stage_id, *(s.stage_id for s in specs))
                 chains.append(Chain(label, option.label, target, seed, ids))

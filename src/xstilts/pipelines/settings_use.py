@@ -63,10 +63,11 @@ def check_settings_use(exp: ExperimentSpec) -> list[str]:
                 )  # fmt: skip
             if task not in trained and task not in exp.targets:
                 warnings.append(f"{where}: {task} is neither trained nor evaluated here (unused)")
-            elif key in TRAIN_KEYS and task not in alone:
+            elif key in TRAIN_KEYS and key not in S.PER_TASK_TRAIN and task not in alone:
                 warnings.append(
                     f"{where}: {task} is only trained inside a mixture here, which takes its "
-                    "training settings from train and the mixture's own train (unused)"
+                    "training settings (all but its data caps) from train and the mixture's own "
+                    "train (unused)"
                 )
     for i, step in steps:
         step_keys = {key for t in step.tasks for key in keys_for(get_task(t))}
@@ -86,4 +87,11 @@ def check_settings_use(exp: ExperimentSpec) -> list[str]:
     # evaluation.retrieval (pooling, layer) is read only when an untrained target is evaluated.
     if evaluation.get("retrieval") and len(targets) == len(exp.targets):
         warnings.append("evaluation.retrieval: no retrieval target here (unused)")
+    elif (evaluation.get("retrieval") or {}).get("max_sentences") is not None and not any(
+        get_task(t).retrieval == "mining" for t in exp.targets
+    ):
+        warnings.append(
+            "evaluation.retrieval.max_sentences: no mining target (BUCC) here; Tatoeba is capped "
+            "by evaluation.max_eval_examples (unused)"
+        )
     return warnings

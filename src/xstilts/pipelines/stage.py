@@ -34,6 +34,7 @@ from xstilts.models.tokenizer import load_tokenizer, train_tokenizer
 from xstilts.pipelines import integrity, stage_eval
 from xstilts.pipelines.locking import StageLock, partial_dir, publish
 from xstilts.pipelines.stage_spec import StageSpec
+from xstilts.settings import task_setting
 from xstilts.tasks import get_task
 from xstilts.tasks.data import load_examples
 from xstilts.tasks.formats import FeaturizeConfig, get_format
@@ -273,7 +274,7 @@ def _prepare_task(
     fmt = get_format(task.type)
     fcfg = featurize_config(spec, task)
     train_ex = load_examples(task, data_dir, "train", task.train_language)
-    cap = spec.train.get("max_train_examples")
+    cap = task_setting(spec.train, name, "max_train_examples")  # a mixture: the task's own
     if cap is not None and len(train_ex) > cap:
         random.Random(spec.seed).shuffle(train_ex)
         train_ex = train_ex[:cap]
@@ -284,7 +285,7 @@ def _prepare_task(
             data_dir,
             task.dev_split,
             task.train_language,
-            limit=spec.train.get("max_dev_examples"),
+            limit=task_setting(spec.train, name, "max_dev_examples"),
         )
     if task.head not in heads_info:
         model.add_head(task.head, fmt.make_head(task, model.hidden_size, fcfg))

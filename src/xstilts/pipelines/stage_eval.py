@@ -31,6 +31,7 @@ from xstilts.settings import FeaturizeSettings, resolve
 from xstilts.tasks import get_task
 from xstilts.tasks.data import available_languages, data_files, load_examples, undeclared_files
 from xstilts.tasks.formats import FeaturizeConfig, format_of
+from xstilts.tasks.formats.retrieval import subsample_mining
 from xstilts.tasks.spec import TaskSpec
 from xstilts.training.evaluate import (
     EvalRecord,
@@ -46,6 +47,8 @@ logger = logging.getLogger(__name__)
 RETRIEVAL_HEAD = "_retrieval"
 FIRST_EVALUATION = "first evaluation of this task on this stage"
 _FEATURIZE_KEYS = {f.name for f in dataclasses.fields(FeaturizeConfig)}
+# What a subsampled mining evaluation records per language (next to max_sentences).
+SENTENCE_COUNTS = ("source", "target", "gold", "source_total", "target_total")
 ModelLoader = Callable[[], tuple[XstiltsModel, PreTrainedTokenizerBase]]
 
 
@@ -253,6 +256,7 @@ def _evaluate_one(
     }
     predictions: dict[str, list[Any]] = {}
     fmt = format_of(task)
+    sentences = _subsample(task, examples, settings.retrieval_max_sentences)
     # As EvalRecord.n_examples: retrieval counts its gold pairs (one corpus per language).
     counts = {lang: fmt.scored_count(exs) for lang, exs in examples.items()}
     if not fmt.trainable:  # retrieval: a parameter-free head added for this evaluation only
@@ -267,10 +271,44 @@ def _evaluate_one(
                                  head=RETRIEVAL_HEAD, details_out=details)  # fmt: skip
         finally:
             model.drop_heads(keep)
+        for rec in recs:  # what was mined: in the scores' record and the per-example file
+            if rec.language in sentences:
+                rec.extra = {**rec.extra, "sentences": sentences[rec.language]}
+        if details is not None:
+            for lang, info in sentences.items():
+                details.setdefault(lang, {})["sentences"] = info
         return recs, predictions, counts
     recs = evaluate_task(model, task, examples, tokenizer, fcfg, settings, device,
                          predictions_out=predictions, details_out=details)  # fmt: skip
     return recs, predictions, counts
+
+
+def _subsample(
+    task: TaskSpec, examples: dict[str, list[Any]], cap: int | None
+) -> dict[str, dict[str, Any]]:
+    """Cut each mining corpus to ``cap`` sentences per side, in place; language -> counts.
+
+    ``evaluation.retrieval.max_sentences``: every gold pair's sentences are kept, then the
+    first others in file order. Tatoeba (search) is left alone: ``max_eval_examples`` caps it.
+    """
+    if cap is None or task.retrieval != "mining":
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    for lang, corpora in examples.items():
+        cut = [subsample_mining(corpus, cap) for corpus in corpora]
+        examples[lang] = [corpus for corpus, _ in cut]
+        infos = [info for _, info in cut]
+        # One corpus per language in BUCC; several (never seen) add up.
+        info: dict[str, Any] = {k: sum(i[k] for i in infos) for k in SENTENCE_COUNTS}
+        info.update(max_sentences=cap, gold_over_cap=any(i["gold_over_cap"] for i in infos))
+        out[lang] = info
+        if info["gold_over_cap"]:
+            logger.warning(
+                "%s %s: the gold pairs alone need more than evaluation.retrieval.max_sentences="
+                "%d sentences per side: all %d gold pairs kept (%d x %d sentences)",
+                task.name, lang, cap, info["gold"], info["source"], info["target"],
+            )  # fmt: skip
+    return out
 
 
 def _eval_languages(task: TaskSpec, data_dir: Path, settings: EvalSettings) -> list[str]:

@@ -267,7 +267,35 @@ def unscored_notes(runs: Sequence[RunData], targets: Sequence[str]) -> list[str]
                     left_out[why].append(item)
         notes += [f"{target}: not scored: {', '.join(items)} ({why})"
                   for why, items in left_out.items()]  # fmt: skip
+        notes += subsample_notes(mine, target)
     return notes
+
+
+def subsample_notes(runs: Sequence[RunData], target: str) -> list[str]:
+    """``BUCC subsampled: N x M sentences`` when ``evaluation.retrieval.max_sentences`` cut
+    the mined corpora (a smaller corpus has fewer distractors: its F1 is not XTREME's)."""
+    seen: dict[str, dict[str, Any]] = {}
+    for r in runs:
+        for lang, rec in sorted((r.details or {}).items()):
+            info = rec.get("sentences") if isinstance(rec, dict) else None
+            if info and (info["source"], info["target"]) != (info["source_total"],
+                                                             info["target_total"]):  # fmt: skip
+                seen.setdefault(lang, info)
+    if not seen:
+        return []
+    sizes = {lang: f"{i['source']} x {i['target']}" for lang, i in seen.items()}
+    shown = (
+        next(iter(sizes.values()))
+        if len(set(sizes.values())) == 1
+        else ", ".join(f"{lang} {size}" for lang, size in sizes.items())
+    )
+    totals = ", ".join(
+        f"{lang} {i['source_total']} x {i['target_total']}" for lang, i in seen.items()
+    )
+    over = [lang for lang, i in seen.items() if i["gold_over_cap"]]
+    extra = f"; gold alone exceeds the cap in {', '.join(over)}" if over else ""
+    return [f"{target}: BUCC subsampled: {shown} sentences (of {totals}; every gold pair kept, "
+            f"evaluation.retrieval.max_sentences){extra}"]  # fmt: skip
 
 
 def degenerate_notes(runs: Sequence[RunData]) -> list[str]:

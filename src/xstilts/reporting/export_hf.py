@@ -216,6 +216,12 @@ def export_hf(stage_dir: Path, out: Path, head: str | None = None) -> dict[str, 
                               hint=f"its heads: {sorted(heads_info) or 'none'}")  # fmt: skip
         spec = get_task(heads_info[head]["task"])
         hf_head_class(spec.type, model.encoder.config.model_type)  # refuse before any writing
+        if heads_info[head].get("featurize", {}).get("head_pooling") == "mean":
+            raise ConfigError(
+                f"cannot export head {head!r} as a transformers model: it pools the mean token "
+                "(head_pooling: mean), transformers' heads read <s>",
+                key="--head", hint="export the encoder alone (leave out --head)",
+            )  # fmt: skip
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     try:

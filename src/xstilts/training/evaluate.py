@@ -20,7 +20,14 @@ from torch import nn
 from transformers import PreTrainedTokenizerBase
 
 from xstilts.packing import Feature, pack
-from xstilts.settings import EvaluationSettings, RetrievalSettings, default
+from xstilts.settings import (
+    EvaluationSettings,
+    FeaturizeSettings,
+    RetrievalSettings,
+    default,
+    field_of,
+    keys,
+)
 from xstilts.tasks.examples import Example
 from xstilts.tasks.formats import FeaturizeConfig, TaskFormat, get_format
 from xstilts.tasks.spec import TaskSpec
@@ -38,6 +45,8 @@ class EvalSettings:
         max_tokens: Padded-token budget of one evaluation batch.
         retrieval_pooling: ``"mean"`` or ``"cls"`` pooling for retrieval tasks.
         retrieval_layer: Encoder layer pooled for retrieval (``None`` = middle layer).
+        retrieval_max_sentences: Mining (BUCC): sentences kept per side, gold pairs first
+            (``None`` = all); Tatoeba ignores it (``max_eval_examples`` caps its rows).
         languages: Task -> languages to evaluate (missing or ``None`` = every language present).
         precision: ``"auto"`` (bf16 autocast on CUDA, fp32 elsewhere), ``"bf16"`` or ``"fp32"``.
         featurize: Task -> featurization settings of a task evaluated without a trained head
@@ -49,6 +58,7 @@ class EvalSettings:
     max_tokens: int = default(EvaluationSettings, "max_tokens")
     retrieval_pooling: str = default(RetrievalSettings, "pooling")
     retrieval_layer: int | None = default(RetrievalSettings, "layer")
+    retrieval_max_sentences: int | None = default(RetrievalSettings, "max_sentences")
     languages: Mapping[str, tuple[str, ...] | None] = field(default_factory=dict)
     precision: str = default(EvaluationSettings, "precision")
     featurize: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -79,18 +89,37 @@ def eval_identity(
     which predictions are made. ``files`` (relative path -> size and sha256, from
     :func:`xstilts.tasks.data.data_files`) pins the exact evaluation data; with
     ``max_eval_examples`` it pins the rows scored.
+    A mining task's ``retrieval_max_sentences`` enters only when set, so the keys of
+    evaluations cached before it existed stay valid.
     """
-    return {
+    identity = {
         "schema": EVAL_SCHEMA,
         "task": task.name,
         "task_version": task.version,
         "split": task.eval_split,
         "languages": list(languages),
         "max_eval_examples": settings.max_eval_examples,
-        "featurize": asdict(featurize_cfg),
+        "featurize": featurize_identity(featurize_cfg),
         "precision": effective_precision(settings.precision, device),
         "files": dict(sorted(files.items())),
     }
+    if task.retrieval == "mining" and settings.retrieval_max_sentences is not None:
+        identity["max_sentences"] = settings.retrieval_max_sentences
+    return identity
+
+
+def featurize_identity(cfg: FeaturizeConfig) -> dict[str, Any]:
+    """``cfg`` as an identity: a sparse setting left at its default is left out.
+
+    Sparse settings (``head_pooling``) were added after evaluations were cached; leaving their
+    defaults out keeps those caches' keys, as it keeps stage ids.
+    """
+    out = asdict(cfg)
+    for name in keys(FeaturizeSettings):
+        sparse = field_of(FeaturizeSettings, name).metadata["sparse"]
+        if sparse and out.get(name) == default(FeaturizeSettings, name):
+            out.pop(name, None)
+    return out
 
 
 def eval_key(identity: Mapping[str, Any]) -> str:

@@ -66,6 +66,7 @@ class FeaturizeConfig(FeaturizeSettings):
         max_query_length: QA: question tokens kept.
         n_best: QA: start/end candidates considered per window.
         max_answer_length: QA: longest predicted answer, in tokens.
+        head_pooling: Classification / multiple choice: ``"cls"`` (``<s>``) or ``"mean"``.
         pooling: Retrieval: ``"mean"`` or ``"cls"``.
         layer: Retrieval: encoder layer whose output is pooled (``None`` = middle layer).
     """
@@ -83,7 +84,8 @@ class HeadSpec:
         kind: ``"classification"``, ``"multiple_choice"``, ``"token"`` or ``"pooling"``.
         num_outputs: Classes (classification), outputs per token (token heads); else 0.
         layer: Pooling: encoder layer pooled (``None`` = the model's middle layer).
-        pooling: Pooling: ``"mean"`` or ``"cls"``.
+        pooling: Pooling and sequence heads (classification, multiple choice): ``"mean"`` or
+            ``"cls"``; sequence heads set it from ``head_pooling``.
     """
 
     kind: str

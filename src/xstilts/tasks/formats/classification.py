@@ -1,7 +1,8 @@
 """Sequence classification: single sentences (SST-2) and pairs (MNLI, XNLI, PAWS-X, QQP).
 
 Feature: ``{"sequences": [ids], "label": int, "example_index": i}``. The head is XLM-R's
-classification head on the ``<s>`` token; the loss is cross-entropy; prediction is argmax.
+classification head on the ``<s>`` token (``head_pooling: mean``: on the mean token); the
+loss is cross-entropy; prediction is argmax.
 Also home of small helpers shared by the other task types (label checks, chunked tokenising).
 """
 
@@ -159,8 +160,9 @@ class ClassificationFormat(TaskTypeBase):
         return features
 
     def head_spec(self, spec: TaskSpec, cfg: FeaturizeConfig | None) -> HeadSpec:
-        """XLM-R classification head with ``len(spec.labels)`` outputs."""
-        return HeadSpec("classification", len(spec.labels))
+        """XLM-R classification head with ``len(spec.labels)`` outputs, pooled per ``cfg``."""
+        pooling = (cfg or FeaturizeConfig()).head_pooling  # the schema default without cfg
+        return HeadSpec("classification", len(spec.labels), pooling=pooling)
 
     def loss(self, logits: torch.Tensor, batch: PackedBatch) -> torch.Tensor:
         """Cross-entropy of ``logits [B, C]`` against ``batch.labels["label"] [B]``."""

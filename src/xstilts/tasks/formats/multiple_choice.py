@@ -3,7 +3,8 @@
 Each choice is encoded as the pair ``(context + " " + question, choice)`` (empty parts left
 out), truncated ``longest_first`` to ``cfg.max_length``. Feature:
 ``{"sequences": [K id lists], "label": int, "example_index": i}``. The head scores each
-choice's ``<s>`` token (linear H->1), giving ``[B, K]``; loss is cross-entropy over choices.
+choice's ``<s>`` token, or its mean token with ``head_pooling: mean`` (linear H->1), giving
+``[B, K]``; loss is cross-entropy over choices.
 """
 
 from __future__ import annotations
@@ -98,8 +99,9 @@ class MultipleChoiceFormat(TaskTypeBase):
         return [out[i] for i in range(len(firsts))]
 
     def head_spec(self, spec: TaskSpec, cfg: FeaturizeConfig | None) -> HeadSpec:
-        """Linear H->1 scorer on each choice's ``<s>`` token."""
-        return HeadSpec("multiple_choice")
+        """Linear H->1 scorer on each choice's ``<s>`` token (or mean token, per ``cfg``)."""
+        pooling = (cfg or FeaturizeConfig()).head_pooling  # the schema default without cfg
+        return HeadSpec("multiple_choice", pooling=pooling)
 
     def loss(self, logits: torch.Tensor, batch: PackedBatch) -> torch.Tensor:
         """Cross-entropy of choice scores ``[B, K]`` against ``batch.labels["label"] [B]``."""

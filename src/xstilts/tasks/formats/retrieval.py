@@ -10,6 +10,7 @@ the evaluator records next to the metrics.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -34,6 +35,49 @@ SOURCE, TARGET = 0, 1
 BUCC_NEIGHBOURS = 4
 
 Embeddings = tuple[np.ndarray, np.ndarray]
+
+
+def _kept(n: int, gold: set[int], cap: int) -> list[int]:
+    """Indices kept on one side: every gold one, then the first others in file order up to
+    ``cap`` in all (all gold, when gold alone exceeds ``cap``); ascending."""
+    room = max(cap - len(gold), 0)
+    others = [i for i in range(n) if i not in gold][:room]
+    return sorted([*gold, *others])
+
+
+def subsample_mining(corpus: RetrievalCorpus, cap: int) -> tuple[RetrievalCorpus, dict[str, Any]]:
+    """A BUCC corpus cut to at most ``cap`` sentences per side, every gold pair kept.
+
+    Each side keeps its gold sentences and the first non-gold sentences in file order up to
+    ``cap`` (deterministic: no seed). Mining all of BUCC on CPU takes hours; a mined corpus
+    with fewer distractors scores higher than the full one, so the result says what was kept.
+
+    Returns:
+        The cut corpus (gold re-indexed, ids kept) and ``{"source": n, "target": m, "gold": g,
+        "source_total": N, "target_total": M, "max_sentences": cap, "gold_over_cap": bool}``.
+    """
+    src_gold = {s for s, _ in corpus.gold}
+    tgt_gold = {t for _, t in corpus.gold}
+    src = _kept(len(corpus.source), src_gold, cap)
+    tgt = _kept(len(corpus.target), tgt_gold, cap)
+    src_new = {old: new for new, old in enumerate(src)}
+    tgt_new = {old: new for new, old in enumerate(tgt)}
+
+    def pick(values: tuple[str, ...], keep: list[int]) -> tuple[str, ...]:
+        return tuple(values[i] for i in keep) if values else values
+
+    cut = dataclasses.replace(
+        corpus,
+        source=pick(corpus.source, src), target=pick(corpus.target, tgt),
+        gold=tuple((src_new[s], tgt_new[t]) for s, t in corpus.gold),
+        source_ids=pick(corpus.source_ids, src), target_ids=pick(corpus.target_ids, tgt),
+    )  # fmt: skip
+    info = {
+        "source": len(src), "target": len(tgt), "gold": len(corpus.gold),
+        "source_total": len(corpus.source), "target_total": len(corpus.target),
+        "max_sentences": cap, "gold_over_cap": max(len(src_gold), len(tgt_gold)) > cap,
+    }  # fmt: skip
+    return cut, info
 
 
 def _score_corpus(corpus: RetrievalCorpus, emb: Embeddings, spec: TaskSpec) -> dict[str, float]:
