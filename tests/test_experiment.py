@@ -68,7 +68,7 @@ def test_valid_experiment_resolves() -> None:
     assert [o.label for o in exp.options] == ["none", "mnli", "mnli→qqp"]
     assert exp.data_dir == Path("/x/configs/data")
     assert exp.cache_dir == Path("/x/configs/runs/t/stages")
-    assert exp.evaluation["retrieval"] == {"pooling": "mean", "layer": None}
+    assert exp.evaluation["retrieval"] == {"pooling": "mean", "layer": None, "max_sentences": None}
 
 
 @pytest.mark.parametrize(
