@@ -90,3 +90,12 @@ def test_what_would_it_take() -> None:
     rows = items_only.rows_for(1.0)
     assert rows is not None and items_only.mde(row_factor=rows / 600) <= 1.0
     assert items_only.mde(row_factor=(rows - 2) / 600) > 1.0
+
+
+def test_rows_needed_when_rows_do_not_matter() -> None:
+    # No item-level variance (e.g. two conditions predicting identically on every item): the
+    # MDE does not move with rows, so "rows to detect" is the fewest rows, not a solver error.
+    flat = VarianceParts(seed=0.01, item=0.0, residual=0.0, n_seeds=1, rows=200)
+    assert flat.mde() == flat.mde(row_factor=1e-6)
+    assert flat.rows_for(flat.mde() + 1.0) == 1
+    assert flat.rows_for(flat.mde() / 2) is None

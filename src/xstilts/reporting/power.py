@@ -49,6 +49,7 @@ POWER = 0.8
 ALPHA = 0.05
 TARGET_POINTS = 1.0
 MAX_SEEDS = 1000
+MIN_ROW_FACTOR = 1e-6  # the fewest rows searched: one row per million today
 MAX_ROW_FACTOR = 1000.0
 
 
@@ -101,12 +102,13 @@ class VarianceParts:
         """Fewest rows per language for an MDE ≤ ``points`` at today's seeds (None: no such)."""
         if self.mde(m, row_factor=MAX_ROW_FACTOR, alpha=alpha) > points:
             return None
-        if self.mde(m, alpha=alpha) <= points:
-            factor = optimize.brentq(lambda k: self.mde(m, row_factor=k, alpha=alpha) - points,
-                                     1e-6, 1.0)  # fmt: skip
-        else:
-            factor = optimize.brentq(lambda k: self.mde(m, row_factor=k, alpha=alpha) - points,
-                                     1.0, MAX_ROW_FACTOR)  # fmt: skip
+        def excess(k: float) -> float:  # MDE falls monotonically as rows grow
+            return self.mde(m, row_factor=k, alpha=alpha) - points
+
+        lo, hi = (MIN_ROW_FACTOR, 1.0) if excess(1.0) <= 0 else (1.0, MAX_ROW_FACTOR)
+        # An MDE that does not depend on rows (no item-level variance, e.g. identical
+        # predictions) is met at the fewest rows: brentq needs a sign change, so check first.
+        factor = lo if excess(lo) <= 0 else optimize.brentq(excess, lo, hi)
         return math.ceil(factor * self.rows)
 
 
