@@ -102,6 +102,7 @@ class VarianceParts:
         """Fewest rows per language for an MDE ≤ ``points`` at today's seeds (None: no such)."""
         if self.mde(m, row_factor=MAX_ROW_FACTOR, alpha=alpha) > points:
             return None
+
         def excess(k: float) -> float:  # MDE falls monotonically as rows grow
             return self.mde(m, row_factor=k, alpha=alpha) - points
 
