@@ -27,6 +27,7 @@ from xstilts import notices
 from xstilts.models.builtin import identity as builtin_identity
 from xstilts.models.builtin import is_builtin
 from xstilts.pipelines.experiment_spec import ARROW, ExperimentSpec, IntermediateOption, Step
+from xstilts.pipelines.frozen_retrieval import frozen_retrieval_warning
 from xstilts.pipelines.settings_use import check_settings_use
 from xstilts.pipelines.stage_spec import StageSpec
 from xstilts.settings import (
@@ -348,4 +349,5 @@ def build_plan(exp: ExperimentSpec, *, count_examples: bool = True) -> Plan:
                 chains.append(Chain(label, option.label, target, seed, ids))
                 for i in ids:
                     stages[i].chains.append(f"{label} (seed {seed})")
-    return Plan(exp, list(stages.values()), chains, warnings)
+    frozen = frozen_retrieval_warning(exp, retrieval, (s.spec for s in stages.values()))
+    return Plan(exp, list(stages.values()), chains, warnings + ([frozen] if frozen else []))
