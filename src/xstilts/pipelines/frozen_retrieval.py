@@ -16,7 +16,7 @@ from typing import Any
 
 from xstilts.pipelines.experiment_spec import ExperimentSpec
 from xstilts.pipelines.stage_spec import StageSpec
-from xstilts.settings import freeze_units
+from xstilts.settings import TrainSettings, default, freeze_units
 
 # Transformer layers of encoders known by name (no config on disk to read at plan time).
 KNOWN_LAYERS = {
@@ -62,7 +62,8 @@ def frozen_retrieval_warning(
             return None
         layer = layers // 2  # the model's middle layer (xstilts.models.model)
     read = {"embeddings", *(f"layer.{i}" for i in range(int(layer)))}
-    if not all(read <= set(freeze_units(s.train.get("freeze", ()))) for s in intermediates):
+    unset = default(TrainSettings, "freeze")  # sparse: absent from a spec that did not set it
+    if not all(read <= set(freeze_units(s.train.get("freeze", unset))) for s in intermediates):
         return None
     return (
         f"evaluation.retrieval.layer: {', '.join(retrieval)} pool layer {layer}, the output of "
