@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from conftest import tiny_encoder
+from xstilts.pipelines.encoder_checks import encoder_layers
 from xstilts.pipelines.experiment import experiment_from_dict
-from xstilts.pipelines.frozen_retrieval import encoder_layers
 from xstilts.pipelines.plan import build_plan
 
 

@@ -112,6 +112,26 @@ def _local_config(name: str) -> Path | None:
         return None
 
 
+# Transformer layers of encoders known by name (no config on disk to read at plan time).
+KNOWN_LAYERS = {
+    "builtin:multilingual-e5-small": 12, "xlm-roberta-base": 12, "xlm-roberta-large": 24,
+}  # fmt: skip
+
+
+def encoder_layers(encoder: Mapping[str, Any]) -> int | None:
+    """Transformer layers of the experiment's encoder, or ``None`` where unknown before loading."""
+    if "tiny" in encoder:
+        return int(encoder["tiny"]["num_hidden_layers"])
+    name = str(encoder.get("name", ""))
+    config = _local_config(name)
+    if config is None:
+        return KNOWN_LAYERS.get(name)
+    try:
+        return int(json.loads(config.read_text(encoding="utf-8"))["num_hidden_layers"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # the loader reports an unreadable config with its own error
+
+
 def position_limit(encoder: Mapping[str, Any]) -> tuple[int, str, str] | None:
     """The longest input (tokens) the encoder's position table holds, and where it is set.
 

@@ -9,33 +9,12 @@ XTREME's middle layer (6 of 12) gave bit-identical Tatoeba and BUCC scores for a
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Mapping
-from pathlib import Path
-from typing import Any
+from collections.abc import Iterable
 
+from xstilts.pipelines.encoder_checks import encoder_layers
 from xstilts.pipelines.experiment_spec import ExperimentSpec
 from xstilts.pipelines.stage_spec import StageSpec
 from xstilts.settings import TrainSettings, default, freeze_units
-
-# Transformer layers of encoders known by name (no config on disk to read at plan time).
-KNOWN_LAYERS = {
-    "builtin:multilingual-e5-small": 12, "xlm-roberta-base": 12, "xlm-roberta-large": 24,
-}  # fmt: skip
-
-
-def encoder_layers(encoder: Mapping[str, Any]) -> int | None:
-    """Transformer layers of the experiment's encoder, or ``None`` where unknown before loading."""
-    if "tiny" in encoder:
-        return int(encoder["tiny"]["num_hidden_layers"])
-    name = str(encoder.get("name", ""))
-    config = Path(name) / "config.json"
-    if config.is_file():
-        try:
-            return int(json.loads(config.read_text(encoding="utf-8"))["num_hidden_layers"])
-        except (OSError, ValueError, KeyError, TypeError):
-            return None  # the loader reports an unreadable config with its own error
-    return KNOWN_LAYERS.get(name)
 
 
 def frozen_retrieval_warning(
