@@ -5,7 +5,8 @@
   (``pad_to_max_length=True`` + ``default_data_collator``), fp32, random sampling, and
   ``TrainingArguments`` defaults otherwise (the optimizer is the installed version's default:
   ``adamw_torch_fused`` with torch >= 2.8 in transformers 5.x; each row records it).
-* ``hf_best``: the same Trainer with its best speed flags for the device: bf16 and TF32 on CUDA,
+* ``hf_best``: the same Trainer with its best speed flags for the device: bf16 and TF32 on CUDA
+  (bf16 on a CPU too with ``--precision bf16``, for CPUs with native bf16: AMX / AVX512-BF16),
   ``attn_implementation="sdpa"``, ``optim="adamw_torch_fused"`` (CUDA and CPU), dynamic padding
   (to a multiple of 8 on CUDA), no per-step NaN/inf loss check (it synchronises the GPU), and
   length grouping by HF's own ``get_length_grouped_indices`` with a lookahead (megabatch) of
@@ -190,9 +191,9 @@ def length_grouped_order(
 
 def training_arguments(
     mode: str, device: torch.device, out_dir: str, batch_size: int, max_steps: int,
-    lr: float, weight_decay: float, seed: int,
+    lr: float, weight_decay: float, seed: int, bf16: bool | None = None,
 ) -> TrainingArguments:  # fmt: skip
-    """``TrainingArguments`` of a mode (module doc)."""
+    """``TrainingArguments`` of a mode (module doc); ``bf16=None``: bf16 on CUDA only."""
     cuda = device.type == "cuda"
     common: dict[str, Any] = {
         "output_dir": out_dir, "per_device_train_batch_size": batch_size,
@@ -210,7 +211,9 @@ def training_arguments(
     if mode == "hf_check":
         return TrainingArguments(**common, **best)  # fp32; order set by the sampler
     if cuda:
-        best.update(bf16=True, tf32=True)
+        best.update(tf32=True)
+    # A CPU with native bf16 (AMX / AVX512-BF16): a knowledgeable user passes --bf16 there too.
+    best.update(bf16=cuda if bf16 is None else bf16)
     return TrainingArguments(**common, **best, torch_compile=mode == "hf_compile")
 
 
@@ -228,6 +231,7 @@ def run_hf(
     weight_decay: float = 0.01,
     seed: int = 0,
     grad_hook: Callable[[int, Any], None] | None = None,
+    bf16: bool | None = None,
 ) -> HFRunResult:
     """One Trainer epoch over ``examples``; the steps after ``warmup_steps`` are timed.
 
@@ -244,6 +248,7 @@ def run_hf(
         weight_decay: Weight decay (same).
         seed: Model initialisation and Trainer seed.
         grad_hook: Called as ``hook(step, model)`` before each optimizer step (gradient check).
+        bf16: bf16 autocast (not hf_default or hf_check); ``None``: on CUDA only.
     """
     if mode not in MODES:
         raise ValueError(f"unknown Trainer mode {mode!r}")
@@ -265,7 +270,9 @@ def run_hf(
     )
     stopwatch = Stopwatch(device, warmup_steps, steps)
     with tempfile.TemporaryDirectory() as tmp:
-        args = training_arguments(mode, device, tmp, batch_size, steps, lr, weight_decay, seed)
+        args = training_arguments(
+            mode, device, tmp, batch_size, steps, lr, weight_decay, seed, bf16=bf16
+        )
         trainer = _RecordingTrainer(
             model=model, args=args, train_dataset=records, data_collator=collator,
             callbacks=[_StepCallback(stopwatch, model, grad_hook)],

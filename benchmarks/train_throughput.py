@@ -69,13 +69,14 @@ def run_method(
     """One run of one method (see the module doc)."""
     common = {"device": device, "batch_size": args.batch_size, "seed": args.seed}
     if method in XSTILTS_MODES:
-        precision = "auto" if args.precision == "auto" else "fp32"
         return run_xstilts(
-            method, config, examples, warmup_steps=args.warmup, precision=precision, **common
+            method, config, examples, warmup_steps=args.warmup, precision=args.precision, **common
         )
+    # Both sides in the same precision: "auto" is bf16 on CUDA only, for xstilts and the Trainer.
+    bf16 = args.precision == "bf16" or (args.precision == "auto" and device.type == "cuda")
     return run_hf(
         method, config, examples, max_length=max_length, warmup_steps=args.warmup,
-        order=order if method == "hf_same" else None, **common,
+        order=order if method == "hf_same" else None, bf16=bf16, **common,
     )  # fmt: skip
 
 
@@ -303,7 +304,10 @@ def add_common_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warmup", type=int, default=10, help="untimed steps first, same run")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--repeats", type=int, default=3, help="interleaved repetitions")
-    p.add_argument("--precision", default="auto", choices=["auto", "fp32"])
+    p.add_argument(
+        "--precision", default="auto", choices=["auto", "fp32", "bf16"],
+        help="auto: bf16 autocast on CUDA, fp32 on CPU; bf16: also on CPU (native bf16 CPUs)",
+    )  # fmt: skip
     p.add_argument("--peak-tflops", type=float, default=None)
     p.add_argument("--loss-check-steps", type=int, default=3, help="0 = skip the check")
     p.add_argument("--threads", type=int, default=None, help="torch threads (CPU)")

@@ -128,7 +128,7 @@ def run_xstilts(
         device: Where to train.
         batch_size: Maximum examples per batch.
         warmup_steps: Untimed steps first.
-        precision: ``auto`` (bf16 autocast on CUDA) or ``fp32``.
+        precision: ``auto`` (bf16 autocast on CUDA), ``bf16`` (also on CPU) or ``fp32``.
         lr: Peak learning rate (linear decay to 0, no warm-up, as the Trainer rows).
         weight_decay: AdamW weight decay.
         seed: Initialisation and batch-order seed.
@@ -178,7 +178,7 @@ def run_xstilts(
     # Varlen kernels attend over exactly the real tokens; SDPA over the [S, T] view.
     unpadded = result.attention in ("torch-varlen", "flash-attn-varlen")
     notes = f"{result.attention}, {result.optimizer}"
-    if cfg.precision == "auto" and device.type == "cuda":
+    if cfg.precision == "bf16" or (cfg.precision == "auto" and device.type == "cuda"):
         notes += ", bf16 autocast"
     if cfg.compile:
         notes += ", compiled"

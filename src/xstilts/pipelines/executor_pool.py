@@ -36,6 +36,7 @@ from xstilts.pipelines.executor_ray import (
 )
 from xstilts.pipelines.experiment import ExperimentSpec
 from xstilts.pipelines.plan import Plan, PlannedStage
+from xstilts.pipelines.schedule import priority_keys
 from xstilts.results.store import ResultsStore
 
 
@@ -73,6 +74,8 @@ def run_experiment_parallel(
     fail = _failed_stages()
     done: dict[str, StageOutcome] = {}
     waiting: list[PlannedStage] = list(plan.stages)
+    ready: list[PlannedStage] = []  # parents done, not started
+    keys = priority_keys(plan)
     running: dict[Future[StageOutcome], PlannedStage] = {}
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())  # fmt: skip
@@ -93,18 +96,26 @@ def run_experiment_parallel(
             label = f"{planned.spec.label} [{planned.stage_id[:8]}] {out.status}"
             bar.update(task, advance=1, description=escape(label))
 
-        while waiting or running:
+        while waiting or ready or running:
             still: list[PlannedStage] = []
             for planned in waiting:
                 parent = planned.spec.parent
                 if parent is not None and parent not in done:
                     still.append(planned)
-                else:  # _stage_task itself reports "blocked" when the parent left no stage
-                    doomed = any(planned.stage_id.startswith(p) for p in fail)
-                    parent_out = done.get(parent or "")
-                    future = pool.submit(_stage_task, planned, exp, settings, parent_out, doomed)
-                    running[future] = planned
+                else:
+                    ready.append(planned)
             waiting = still
+            # Only as many stages as free workers are handed out, each time the best ready one
+            # (pipelines/schedule.py): submitting every ready stage at once would queue them in
+            # plan order, breadth-first over seeds.
+            ready.sort(key=lambda p: keys[p.stage_id])
+            while ready and len(running) < workers:
+                planned = ready.pop(0)
+                # _stage_task itself reports "blocked" when the parent left no stage
+                doomed = any(planned.stage_id.startswith(p) for p in fail)
+                parent_out = done.get(planned.spec.parent or "")
+                future = pool.submit(_stage_task, planned, exp, settings, parent_out, doomed)
+                running[future] = planned
             if not running:
                 continue
             finished, _ = wait(running, return_when=FIRST_COMPLETED)

@@ -28,6 +28,7 @@ from xstilts.models.builtin import identity as builtin_identity
 from xstilts.models.builtin import is_builtin
 from xstilts.pipelines.experiment_spec import ARROW, ExperimentSpec, IntermediateOption, Step
 from xstilts.pipelines.frozen_retrieval import frozen_retrieval_warning
+from xstilts.pipelines.precision_check import bf16_cpu_warning
 from xstilts.pipelines.settings_use import check_settings_use
 from xstilts.pipelines.stage_spec import StageSpec
 from xstilts.settings import (
@@ -349,5 +350,6 @@ def build_plan(exp: ExperimentSpec, *, count_examples: bool = True) -> Plan:
                 chains.append(Chain(label, option.label, target, seed, ids))
                 for i in ids:
                     stages[i].chains.append(f"{label} (seed {seed})")
-    frozen = frozen_retrieval_warning(exp, retrieval, (s.spec for s in stages.values()))
-    return Plan(exp, list(stages.values()), chains, warnings + ([frozen] if frozen else []))
+    specs = [s.spec for s in stages.values()]
+    checks = (frozen_retrieval_warning(exp, retrieval, specs), bf16_cpu_warning(specs))
+    return Plan(exp, list(stages.values()), chains, warnings + [w for w in checks if w])
