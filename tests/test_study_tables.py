@@ -19,6 +19,8 @@ from xstilts.reporting.power import ALPHA, comparison_blocks, detectable, power_
 from xstilts.reporting.report import build_report
 from xstilts.reporting.transfer import (
     agreement,
+    chance_grid,
+    chance_p,
     class_rate_grid,
     has_negation,
     near_degenerate,
@@ -66,6 +68,25 @@ def test_agreement_class_rates_and_near_degenerate() -> None:
     # neutral 2.5 %.
     assert grid.rows["mnli"]["lowest class rate (language)"] == "2.5 (neutral, en)"
     assert any("near-degenerate" in n and "mnli" in n for n in grid.notes)
+
+
+def test_above_chance_is_an_exact_binomial_against_the_majority_class() -> None:
+    gold = ["entailment", "neutral", "contradiction", "contradiction"] * 10  # majority 50 %
+    en = list(gold)
+    for i in range(0, 14):  # 14 of 40 wrong: 26 correct
+        en[i] = "neutral" if gold[i] != "neutral" else "entailment"
+    de = ["contradiction"] * 40  # always the majority class: 20 of 40, not above chance
+    run = _run("none", 1, {"en": en, "de": de}, gold)
+    tail = sum(math.comb(40, k) for k in range(26, 41)) / 2**40  # P(X >= 26), X ~ B(40, 1/2)
+    assert chance_p(run, "en") == pytest.approx(tail, rel=1e-9)
+    assert 0.04 < tail < 0.05
+    p_de = chance_p(run, "de")
+    assert p_de is not None and p_de > 0.5
+    seed2 = _run("none", 2, {"en": gold, "de": gold}, gold)  # perfect: p = 2^-40
+    data = ExperimentData("t", {}, ["none"], ["xnli"], [run, seed2], [], None)
+    row = chance_grid(data, "xnli").rows["none"]
+    assert row["en"] == f"{tail:.3f}"  # the larger p of the two seeds
+    assert row["p ≥ 0.01"] == "de, en"
 
 
 def test_negation_words() -> None:

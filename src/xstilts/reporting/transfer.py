@@ -15,6 +15,9 @@ shows:
   predictions give some class < 5 % of items is flagged **near-degenerate**: unlike a
   *degenerate* run (one class, :mod:`xstilts.reporting.collect`) it stays in the means, but the
   reader is told.
+* **Above chance**: per language, the exact one-sided binomial test of the accuracy against
+  the share of the language's most frequent gold class (what always predicting it scores), over
+  all the language's rows; the largest p over seeds is shown, so one lucky seed cannot carry it.
 * **Shortcut baseline (NLI, English only)**: the hypothesis-negation rule (Gururangan et al.,
   2018): a hypothesis with a negation word → contradiction, else the majority of entailment /
   neutral among the non-negated MNLI training hypotheses (learned on train, never on the
@@ -30,6 +33,8 @@ import statistics
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+
+from scipy import stats
 
 from xstilts.errors import XstiltsError
 from xstilts.reporting.collect import ExperimentData, RunData
@@ -160,6 +165,56 @@ def class_rate_grid(data: ExperimentData, target: str) -> Grid:
     return grid
 
 
+CHANCE_ALPHA = 0.01
+
+
+def chance_p(run: RunData, lang: str) -> float | None:
+    """One-sided exact binomial p of ``lang``'s accuracy against its majority-class share.
+
+    Returns:
+        ``P(X >= correct)`` for ``X ~ Binomial(n, majority share)``; ``None`` without
+        per-example predictions and gold labels.
+    """
+    rec = (run.details or {}).get(lang) or {}
+    preds, gold = rec.get("pred") or [], rec.get("gold") or []
+    if not gold or len(preds) != len(gold):
+        return None
+    correct = sum(str(p) == str(g) for p, g in zip(preds, gold, strict=True))
+    majority = max(Counter(str(g) for g in gold).values()) / len(gold)
+    return float(stats.binomtest(correct, len(gold), majority, alternative="greater").pvalue)
+
+
+def _p_text(p: float) -> str:
+    return f"{p:.3f}" if p >= 0.001 else f"{p:.0e}"
+
+
+def chance_grid(data: ExperimentData, target: str) -> Grid:
+    """Per condition and language: is the accuracy above the majority-class share? (p)."""
+    langs = sorted({lg for r in data.runs if r.target == target for lg in (r.details or {})})
+    grid = Grid(f"{target}: above chance? (exact binomial p, largest over seeds)",
+                [*langs, f"p ≥ {CHANCE_ALPHA}"], slug=f"chance-{target}")  # fmt: skip
+    for option in data.options:
+        runs = data.runs_of(option, target)
+        row: dict[str, str] = {}
+        weak = []
+        for lg in langs:
+            ps = [p for r in runs if (p := chance_p(r, lg)) is not None]
+            if ps:
+                row[lg] = _p_text(max(ps))
+                if max(ps) >= CHANCE_ALPHA:
+                    weak.append(lg)
+        row[f"p ≥ {CHANCE_ALPHA}"] = ", ".join(weak) if weak else "none"
+        grid.rows[option] = row
+    grid.notes = [
+        "One-sided exact binomial test of each language's accuracy over all its rows against "
+        "the share of its most frequent gold class (always predicting that class scores it); "
+        f"per cell the largest p over seeds. Last column: languages not above chance at p < "
+        f"{CHANCE_ALPHA}. Not adjusted for the number of cells; and the languages are not "
+        "independent of English (agreement table)."
+    ]
+    return grid
+
+
 def _data_dir(data: ExperimentData, target: str) -> Path | None:
     for run in data.runs:
         if run.target == target and run.evaluation and run.evaluation.get("data_dir"):
@@ -243,7 +298,8 @@ def transfer_grids(data: ExperimentData) -> list[Grid]:
     for target in classification_targets(data):
         if not any(r.details for r in data.runs if r.target == target):
             continue
-        grids += [agreement_grid(data, target), class_rate_grid(data, target)]
+        grids += [chance_grid(data, target), agreement_grid(data, target)]
+        grids.append(class_rate_grid(data, target))
         if target in NLI_TARGETS:
             grids.append(shortcut_grid(data, target))
     return grids
