@@ -4,21 +4,32 @@
 #   results.sqlite + stages/<id>/examples/*.json   (every metric and per-example correctness)
 #   metrics.csv                                    (every metric row, for readers without SQLite)
 #   report/report.{md,html}, report/tables/, report/plots/
-# Resumable: the stage cache is runs/xstilts_cpu/stages; rerunning continues from the finished
-# stages (and re-evaluates nothing already evaluated). The report regenerates without retraining:
-#   xstilts report docs/study/xstilts_cpu
+# Resumable, within a session and across sessions:
+# * the stage cache is runs/xstilts_cpu/stages: rerunning continues from the finished stages (and
+#   re-evaluates nothing already evaluated); whole seeds finish first (pipelines/schedule.py);
+# * a new session (fresh checkout: no stage cache, no weights) runs only the seeds that the
+#   committed snapshot does not hold in full (pipelines/committed_seeds.py checks stage ids, task
+#   versions and evaluation-file hashes against today's) and merges them into it. Commit
+#   docs/study/xstilts_cpu/ before a session ends; a partly finished seed is run again.
+# The report regenerates without retraining:  xstilts report docs/study/xstilts_cpu
 # XSTILTS_SHARED_DATA moves the data folder (default ../shared/data). Extra args go to `run`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -x .venv/bin/xstilts ]; then . .venv/bin/activate; fi
 shared="${XSTILTS_SHARED_DATA:-../shared/data}"
 data=("data_dir=$(cd "$shared" && pwd)")
+out=docs/study/xstilts_cpu
 start=$(date +%s)
 export OMP_NUM_THREADS=1
-xstilts plan studies/xstilts_cpu.yaml "${data[@]}"
-xstilts run studies/xstilts_cpu.yaml "${data[@]}" --workers 2 --no-progress "$@"
-echo "train + evaluate: $(( $(date +%s) - start )) s wall"
-out=docs/study/xstilts_cpu
-python -m xstilts.reporting.snapshot runs/xstilts_cpu "$out"
+seeds=$(python -m xstilts.pipelines.committed_seeds studies/xstilts_cpu.yaml "$out" "${data[@]}")
+if [ "$seeds" = "[]" ]; then
+  echo "every seed is in $out already: nothing to train"
+else
+  echo "seeds to run: $seeds (any others are committed in $out)"
+  xstilts plan studies/xstilts_cpu.yaml "${data[@]}" "seeds=$seeds"
+  xstilts run studies/xstilts_cpu.yaml "${data[@]}" "seeds=$seeds" --workers 2 --no-progress "$@"
+  echo "train + evaluate: $(( $(date +%s) - start )) s wall"
+  python -m xstilts.reporting.snapshot runs/xstilts_cpu "$out" --merge
+fi
 xstilts report "$out"
 echo "total: $(( $(date +%s) - start )) s wall; report: $out/report/report.html"

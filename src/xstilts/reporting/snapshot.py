@@ -5,13 +5,19 @@
 the paired tests, the MDE and the agreement tables). :func:`snapshot` copies exactly those, no
 weights, plus ``metrics.csv`` (every metric row) for readers without SQLite::
 
-    python -m xstilts.reporting.snapshot runs/xstilts_cpu docs/study/xstilts_cpu
+    python -m xstilts.reporting.snapshot runs/xstilts_cpu docs/study/xstilts_cpu [--merge]
     xstilts report docs/study/xstilts_cpu        # -> docs/study/xstilts_cpu/report/
+
+``--merge`` adds the run's rows to a snapshot already there instead of replacing it: a study
+that spans sessions commits its finished seeds, and a later session runs only the seeds still
+missing (:mod:`xstilts.pipelines.committed_seeds`) and merges them in. On a conflict the new run
+wins; a (stage, task) it evaluated replaces every earlier metric row of that pair.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 import sqlite3
 import sys
@@ -19,12 +25,52 @@ from pathlib import Path
 
 from xstilts.errors import DataError
 
+_MERGE_SQL = """
+DELETE FROM metrics WHERE EXISTS (SELECT 1 FROM new.evaluations e
+    WHERE e.stage_id = metrics.stage_id AND e.task = metrics.task);
+INSERT OR REPLACE INTO experiments SELECT * FROM new.experiments;
+INSERT OR REPLACE INTO stages SELECT * FROM new.stages;
+INSERT OR REPLACE INTO metrics SELECT * FROM new.metrics;
+INSERT OR REPLACE INTO evaluations SELECT * FROM new.evaluations;
+DELETE FROM runs WHERE EXISTS (SELECT 1 FROM new.runs r WHERE r.experiment = runs.experiment
+    AND r.option = runs.option AND r.target = runs.target AND r.seed = runs.seed);
+INSERT INTO runs SELECT experiment, position + 1 + (SELECT COALESCE(MAX(position), -1)
+    FROM main.runs m WHERE m.experiment = r.experiment), chain, seed, option, target,
+    target_stage_id FROM new.runs r;
+"""
 
-def snapshot(output_dir: Path, dest: Path) -> list[Path]:
+
+def _merge_stores(old: Path, new: Path, out: Path) -> None:
+    """Write ``old``'s rows updated with ``new``'s (new wins) to ``out`` (module doc)."""
+    with sqlite3.connect(old) as src, sqlite3.connect(out) as conn:
+        src.backup(conn)
+    conn = sqlite3.connect(out)
+    try:
+        conn.execute("ATTACH DATABASE ? AS new", (str(new),))
+        conn.executescript(f"BEGIN;{_MERGE_SQL}COMMIT;")
+        conn.execute("DETACH DATABASE new")
+        # The new run's spec lists only the seeds it ran (seeds=[...]): list every seed held.
+        for name, spec in conn.execute("SELECT name, spec FROM experiments").fetchall():
+            held = [s for (s,) in conn.execute(
+                "SELECT seed FROM runs WHERE experiment = ? GROUP BY seed ORDER BY MIN(position)",
+                (name,))]  # fmt: skip
+            data = json.loads(spec)
+            if isinstance(data, dict) and held:
+                data["seeds"] = held
+                conn.execute("UPDATE experiments SET spec = ? WHERE name = ?",
+                             (json.dumps(data), name))  # fmt: skip
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def snapshot(output_dir: Path, dest: Path, *, merge: bool = False) -> list[Path]:
     """Copy the store and the per-example files of ``output_dir`` into ``dest``.
 
     The store is copied with SQLite's online backup (consistent even while another process
     holds it open); per-example files only of the evaluations the store records as latest.
+    With ``merge`` and a store already in ``dest``, the two are merged (module doc) and the
+    per-example files already there are kept.
 
     Returns:
         Every file written.
@@ -42,6 +88,12 @@ def snapshot(output_dir: Path, dest: Path) -> list[Path]:
     tmp.unlink(missing_ok=True)
     with sqlite3.connect(src_db) as src, sqlite3.connect(tmp) as out:
         src.backup(out)
+    if merge and db.is_file():
+        merged = db.with_suffix(".sqlite.merged")
+        merged.unlink(missing_ok=True)
+        _merge_stores(db, tmp, merged)
+        tmp.unlink()
+        tmp = merged
     tmp.replace(db)  # never a half-copied store under the real name
     written = [db]
     with sqlite3.connect(db) as conn:
@@ -68,7 +120,8 @@ def snapshot(output_dir: Path, dest: Path) -> list[Path]:
 
 
 if __name__ == "__main__":  # pragma: no cover - the study script's entry point
-    if len(sys.argv) != 3:
-        sys.exit("usage: python -m xstilts.reporting.snapshot OUTPUT_DIR DEST_DIR")
-    files = snapshot(Path(sys.argv[1]), Path(sys.argv[2]))
+    args = [a for a in sys.argv[1:] if a != "--merge"]
+    if len(args) != 2:
+        sys.exit("usage: python -m xstilts.reporting.snapshot OUTPUT_DIR DEST_DIR [--merge]")
+    files = snapshot(Path(args[0]), Path(args[1]), merge="--merge" in sys.argv[1:])
     print(f"snapshot: {len(files)} files in {sys.argv[2]}")
