@@ -34,6 +34,7 @@ FREEZE_HELP = "embeddings, layer.N (0 = lowest) or layers.A-B (A to B inclusive)
 _LAYER = re.compile(r"^layer\.(\d+)$")
 _LAYERS = re.compile(r"^layers\.(\d+)-(\d+)$")
 PRECISIONS = ("auto", "fp32", "bf16")
+EMBEDDING_UPDATES = ("dense", "sparse")
 SAMPLING = ("proportional", "temperature", "uniform")
 # Training settings that belong to one task's data: inside a mixture each task keeps its own
 # (``overrides.<task>``), while every other training setting is the stage's (one optimizer).
@@ -81,6 +82,12 @@ def freeze_units(parts: Any) -> list[str]:
     for part in parts:
         units.extend(expand_part(part) or (part,))
     return units
+
+
+def sparse_frozen_embeddings(train: Mapping[str, Any]) -> bool:
+    """``embedding_update: sparse`` where ``freeze`` also freezes the embeddings (meaningless)."""
+    frozen = "embeddings" in freeze_units(train.get("freeze") or [])
+    return train.get("embedding_update") == "sparse" and frozen
 
 
 def num(v: Any) -> float | None:
@@ -189,6 +196,15 @@ class TrainSettings:  # not frozen: the runtime TrainConfig subclasses it and st
         lambda v: valid_freeze(v),
         f"a list of parts to freeze, each frozen once: {FREEZE_HELP}",
         sparse=True,
+    )
+    # sparse: AdamW (LazyAdam-style) only on the word-table rows the step's tokens touched. The
+    # dense step reads and writes all 250k x hidden rows every step for a batch's few hundred
+    # tokens: about a third of an e5-small CPU step, nearly half of XLM-R Large's optimizer
+    # memory traffic on GPU. Not numerically dense AdamW (an untouched row keeps its moments and
+    # gets no weight decay; dense AdamW keeps moving it), hence a setting in the stage id.
+    # See xstilts.training.sparse_rows.
+    embedding_update: str = setting(
+        "dense", lambda v: v in EMBEDDING_UPDATES, "dense or sparse", sparse=True
     )
 
 

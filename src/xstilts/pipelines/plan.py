@@ -31,6 +31,7 @@ from xstilts.pipelines.frozen_retrieval import frozen_retrieval_warning
 from xstilts.pipelines.precision_check import bf16_cpu_warning
 from xstilts.pipelines.settings_use import check_settings_use
 from xstilts.pipelines.stage_spec import StageSpec
+from xstilts.pipelines.validate import check_embedding_update
 from xstilts.settings import (
     PER_TASK_TRAIN,
     FeaturizeSettings,
@@ -85,6 +86,7 @@ def resolve_train(exp: ExperimentSpec, step: Step) -> dict[str, Any]:
         TrainSettings, task=task_defaults, experiment=exp.train, override=task_over,
         step=step.train,
     )  # fmt: skip
+    check_embedding_update(train, "train.embedding_update")  # layers combined: may conflict now
     # The dev evaluations during training batch by the evaluation's token budget too (run-only:
     # not part of the stage id, like checkpoint_every).
     train["eval_max_tokens"] = exp.evaluation["max_tokens"]

@@ -54,7 +54,25 @@ def check_train_values(values: Mapping[str, Any], where: str) -> dict[str, Any]:
             shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
             raise ConfigError(f"bad value {shown}: must be {wanted}", key=f"{where}.{key}")
         out[key] = S.as_value(_section_of(key), key, value)
+    check_embedding_update(out, f"{where}.embedding_update")
     return out
+
+
+def check_embedding_update(train: Mapping[str, Any], key: str) -> None:
+    """Refuse ``embedding_update: sparse`` where ``freeze`` freezes the embeddings.
+
+    Checked on each written mapping and on each resolved stage (the two may come from different
+    layers: ``train.freeze`` and ``overrides.<task>.embedding_update``).
+
+    Raises:
+        ConfigError: at ``key``.
+    """
+    if S.sparse_frozen_embeddings(train):
+        raise ConfigError(
+            "embedding_update: sparse updates rows of the word embeddings, which "
+            "freeze: [embeddings] keeps fixed (there is nothing to update)", key=key,
+            hint="remove embedding_update, or embeddings from freeze",
+        )  # fmt: skip
 
 
 def _task(name: Any, key: str) -> TaskSpec:

@@ -174,7 +174,8 @@ def _hf_output(folder: Path, head_type: TaskType | None, batch: PackedBatch) -> 
         TaskType.TAGGING: AutoModelForTokenClassification,
         TaskType.EXTRACTIVE_QA: AutoModelForQuestionAnswering,
     }[head_type]
-    extra = {"add_pooling_layer": False} if head_type is None else {}
+    # Typed Any: transformers 5 types from_pretrained's keywords, and this one is a model kwarg.
+    extra: dict[str, Any] = {"add_pooling_layer": False} if head_type is None else {}
     # safetensors only, as everywhere in xstilts: a pickle could run code when loaded.
     hf = auto.from_pretrained(str(folder), use_safetensors=True, **extra).eval()
     with torch.no_grad():

@@ -39,6 +39,8 @@ from xstilts.training.evaluate import (
 )
 from xstilts.training.mixture import MixtureSampler
 from xstilts.training.optim import build_optimizer, linear_schedule, optimizer_kind
+from xstilts.training.sparse_rows import KIND as SPARSE_KIND
+from xstilts.training.sparse_rows import SparseRowAdamW, sparse_rows
 from xstilts.training.speed import freeze_parameters, training_attention
 from xstilts.training.train_state import TrainState
 
@@ -194,15 +196,18 @@ def train(
     if total_steps == 0:
         return result
 
-    optimizer = build_optimizer(model, lr=cfg.lr, weight_decay=cfg.weight_decay, device=device)
-    result.optimizer = optimizer_kind(optimizer)
+    # embedding_update: sparse gives the word table its own row-wise AdamW (training.sparse_rows).
+    rows = sparse_rows(model, cfg.embedding_update, cfg.weight_decay)
+    optimizer = build_optimizer(model, lr=cfg.lr, weight_decay=cfg.weight_decay, device=device,
+                                exclude=[rows.weight] if rows is not None else [])  # fmt: skip
+    result.optimizer = optimizer_kind(optimizer) + (f" + {SPARSE_KIND}" if rows is not None else "")
     result.attention = training_attention(model, device, cfg.precision)
     scheduler = linear_schedule(optimizer, round(cfg.warmup_ratio * total_steps), total_steps)
     forward = torch.compile(model, dynamic=True) if cfg.compile else model
     best = BestState(cfg.patience)
     counters = _Counters()
     state = TrainState(model, optimizer, scheduler, streams, sampler, counters, best,
-                       result.curve, total_steps, auxiliary)  # fmt: skip
+                       result.curve, total_steps, auxiliary, rows)  # fmt: skip
     saver = (
         checkpointing.Checkpointer(checkpoint_dir, cfg.keep_checkpoints) if checkpoint_dir else None
     )
@@ -218,7 +223,7 @@ def train(
                     batch = pack([tasks[t].train_features[i] for i in idx], cfg.padding_idx, idx)
                     _micro_step(forward, tasks[t], batch, cfg, device, counters, auxiliary, weight)
             par.sync_gradients(model, counters)
-            _optimizer_step(model, optimizer, scheduler, cfg, counters, step)
+            _optimizer_step(model, optimizer, rows, scheduler, cfg, counters, step)
             result.steps = step
             metric = None
             if step % eval_every == 0 or step == total_steps:
@@ -311,12 +316,13 @@ def _micro_step(
 def _optimizer_step(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
+    rows: SparseRowAdamW | None,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     cfg: TrainConfig,
     counters: _Counters,
     step: int,
 ) -> None:
-    """Check the loss is finite, clip, step, advance the schedule, clear gradients."""
+    """Check the loss is finite, clip, step (``rows``: the word table too), advance, clear."""
     # One device sync per step: a NaN must stop training before it reaches the weights.
     loss, counters.step_loss = float(counters.step_loss), 0.0
     if not math.isfinite(loss):
@@ -327,6 +333,8 @@ def _optimizer_step(
     if cfg.max_grad_norm and cfg.max_grad_norm > 0:
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
     optimizer.step()
+    if rows is not None:
+        rows.step_like(optimizer)  # at this step's lr: before the schedule advances
     scheduler.step()
     optimizer.zero_grad(set_to_none=True)
 

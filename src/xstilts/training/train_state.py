@@ -1,6 +1,7 @@
 """What a checkpoint captures of a running :func:`xstilts.training.loop.train`, and its restore.
 
-Captured: model weights, optimizer moments and hyper-parameters, the LR-scheduler state, every
+Captured: model weights, optimizer moments and hyper-parameters (and the sparse word-embedding
+update's moments and per-row step counts), the LR-scheduler state, every
 RNG (Python, NumPy, torch CPU/CUDA), each task's batch stream (epoch and position), the task
 sampler's RNG, the auxiliary objective's state, token/loss counters, the dev curve, the
 early-stopping state and its best weights. Restoring all of it makes the continued run
@@ -43,6 +44,7 @@ class TrainState:
     curve: list[dict[str, Any]]
     total_steps: int
     auxiliary: Any = None
+    embedding_rows: Any = None  # sparse_rows.SparseRowAdamW (embedding_update: sparse) or None
     finished: bool = False
     stopped_early: bool = False
     prior_seconds: float = 0.0
@@ -61,6 +63,10 @@ class TrainState:
         if self.auxiliary is not None and hasattr(self.auxiliary, "state"):
             aux_meta, aux_tensors = self.auxiliary.state()
             tensors.update({f"aux.{k}": v for k, v in aux_tensors.items()})
+        rows_meta = None
+        if self.embedding_rows is not None:
+            rows_meta, rows_tensors = self.embedding_rows.state()
+            tensors.update({f"rows.{k}": v for k, v in rows_tensors.items()})
         counters = {
             k: float(v) if isinstance(v, torch.Tensor) else v
             for k, v in dataclasses.asdict(self.counters).items()
@@ -76,6 +82,7 @@ class TrainState:
             streams=[s.state() for s in self.streams],
             sampler=self.sampler.state(),
             auxiliary=aux_meta,
+            embedding_rows=rows_meta,
             counters=counters,
             curve=self.curve,
             best={**best_meta, "bad_evals": self.best.bad_evals},
@@ -118,6 +125,9 @@ class TrainState:
         if self.auxiliary is not None and hasattr(self.auxiliary, "load_state"):
             aux = {k[4:]: v for k, v in tensors.items() if k.startswith("aux.")}
             self.auxiliary.load_state(meta["auxiliary"], aux)
+        if self.embedding_rows is not None:
+            rows = {k[5:]: v for k, v in tensors.items() if k.startswith("rows.")}
+            self.embedding_rows.load_state(meta.get("embedding_rows"), rows)
         for key, value in meta["counters"].items():
             setattr(self.counters, key, value)
         self.curve[:] = meta["curve"]
