@@ -9,8 +9,9 @@
 #   re-evaluates nothing already evaluated); whole seeds finish first (pipelines/schedule.py);
 # * a new session (fresh checkout: no stage cache, no weights) runs only the seeds that the
 #   committed snapshot does not hold in full (pipelines/committed_seeds.py checks stage ids, task
-#   versions and evaluation-file hashes against today's) and merges them into it. Commit
-#   docs/study/xstilts_cpu/ before a session ends; a partly finished seed is run again.
+#   versions and evaluation-file hashes against today's) and merges them into it. Stopping the
+#   run (Ctrl-C, kill) still snapshots the seeds it finished: commit docs/study/xstilts_cpu/
+#   before a session ends; a partly finished seed is run again from its start.
 # The report regenerates without retraining:  xstilts report docs/study/xstilts_cpu
 # XSTILTS_SHARED_DATA moves the data folder (default ../shared/data). Extra args go to `run`.
 set -euo pipefail
@@ -26,10 +27,14 @@ if [ "$seeds" = "[]" ]; then
   echo "every seed is in $out already: nothing to train"
 else
   echo "seeds to run: $seeds (any others are committed in $out)"
+  # However the run ends (finished, failed, or stopped with Ctrl-C / kill), the seeds it finished
+  # go into the snapshot, ready to commit; a seed it did not finish is left out whole.
+  trap 'python -m xstilts.reporting.snapshot runs/xstilts_cpu "$out" --merge --finished-only' EXIT
   xstilts plan studies/xstilts_cpu.yaml "${data[@]}" "seeds=$seeds"
   xstilts run studies/xstilts_cpu.yaml "${data[@]}" "seeds=$seeds" --workers 2 --no-progress "$@"
   echo "train + evaluate: $(( $(date +%s) - start )) s wall"
-  python -m xstilts.reporting.snapshot runs/xstilts_cpu "$out" --merge
+  python -m xstilts.reporting.snapshot runs/xstilts_cpu "$out" --merge --finished-only
+  trap - EXIT
 fi
 xstilts report "$out"
 echo "total: $(( $(date +%s) - start )) s wall; report: $out/report/report.html"

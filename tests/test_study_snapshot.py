@@ -108,6 +108,18 @@ def test_a_later_session_runs_the_missing_seeds_and_merges_them(
         (spec,) = conn.execute("SELECT spec FROM experiments").fetchone()
     assert json.loads(spec)["seeds"] == [1, 2]  # not only the last session's [2]
 
+    # A stopped run (seed 2's last target only trained, not evaluated and published): with
+    # finished_only the snapshot holds seed 1 alone, never half of seed 2.
+    last = [c.target_stage_id for c in build_plan(full).chains if c.seed == 2][-1]
+    with sqlite3.connect(full.store_path) as conn:
+        conn.execute("UPDATE stages SET status = 'trained' WHERE stage_id = ?", (last,))
+    stopped = tmp_path / "stopped"
+    snapshot(full.output_dir, stopped, finished_only=True)
+    with sqlite3.connect(stopped / "results.sqlite") as conn:
+        assert {s for (s,) in conn.execute("SELECT seed FROM runs")} == {1}
+        assert not conn.execute("SELECT 1 FROM stages WHERE seed = 2").fetchall()
+    assert missing_seeds(full, stopped) == [2]
+
     # A changed setting changes the stage ids: nothing committed counts any more.
     changed = experiment_from_dict({**raw, "train": {**raw["train"], "lr": 2e-3}})
     assert missing_seeds(changed, dest) == [1, 2]

@@ -5,13 +5,15 @@
 the paired tests, the MDE and the agreement tables). :func:`snapshot` copies exactly those, no
 weights, plus ``metrics.csv`` (every metric row) for readers without SQLite::
 
-    python -m xstilts.reporting.snapshot runs/xstilts_cpu docs/study/xstilts_cpu [--merge]
+    python -m xstilts.reporting.snapshot runs/xstilts_cpu docs/study/xstilts_cpu \
+        [--merge] [--finished-only]
     xstilts report docs/study/xstilts_cpu        # -> docs/study/xstilts_cpu/report/
 
 ``--merge`` adds the run's rows to a snapshot already there instead of replacing it: a study
 that spans sessions commits its finished seeds, and a later session runs only the seeds still
 missing (:mod:`xstilts.pipelines.committed_seeds`) and merges them in. On a conflict the new run
 wins; a (stage, task) it evaluated replaces every earlier metric row of that pair.
+``--finished-only`` leaves out every seed a stopped run did not finish.
 """
 
 from __future__ import annotations
@@ -64,13 +66,38 @@ def _merge_stores(old: Path, new: Path, out: Path) -> None:
         conn.close()
 
 
-def snapshot(output_dir: Path, dest: Path, *, merge: bool = False) -> list[Path]:
+def unfinished_seeds(conn: sqlite3.Connection) -> list[int]:
+    """Seeds with a run whose target stage is not complete or not evaluated on its target."""
+    rows = conn.execute(
+        "SELECT r.seed FROM runs r LEFT JOIN stages s ON s.stage_id = r.target_stage_id "
+        "LEFT JOIN evaluations e ON e.stage_id = r.target_stage_id AND e.task = r.target "
+        "WHERE s.status IS NOT 'complete' OR e.stage_id IS NULL GROUP BY r.seed ORDER BY r.seed"
+    )
+    return [seed for (seed,) in rows]
+
+
+def _drop_seeds(db: Path, seeds: list[int]) -> None:
+    """Remove every row of ``seeds`` (runs, and the stages trained for them) from ``db``."""
+    marks = ",".join("?" * len(seeds))
+    with sqlite3.connect(db) as conn:
+        conn.execute(f"DELETE FROM runs WHERE seed IN ({marks})", seeds)
+        ids = f"SELECT stage_id FROM stages WHERE seed IN ({marks})"
+        for table in ("metrics", "evaluations"):
+            conn.execute(f"DELETE FROM {table} WHERE stage_id IN ({ids})", seeds)
+        conn.execute(f"DELETE FROM stages WHERE seed IN ({marks})", seeds)
+
+
+def snapshot(
+    output_dir: Path, dest: Path, *, merge: bool = False, finished_only: bool = False
+) -> list[Path]:
     """Copy the store and the per-example files of ``output_dir`` into ``dest``.
 
     The store is copied with SQLite's online backup (consistent even while another process
     holds it open); per-example files only of the evaluations the store records as latest.
     With ``merge`` and a store already in ``dest``, the two are merged (module doc) and the
-    per-example files already there are kept.
+    per-example files already there are kept. With ``finished_only``, seeds that have a run
+    not yet complete and evaluated (a stopped run) are left out entirely, so a snapshot never
+    mixes a seed's finished conditions with its missing ones; a later session runs them again.
 
     Returns:
         Every file written.
@@ -88,6 +115,11 @@ def snapshot(output_dir: Path, dest: Path, *, merge: bool = False) -> list[Path]
     tmp.unlink(missing_ok=True)
     with sqlite3.connect(src_db) as src, sqlite3.connect(tmp) as out:
         src.backup(out)
+    if finished_only:
+        with sqlite3.connect(tmp) as conn:
+            unfinished = unfinished_seeds(conn)
+        if unfinished:
+            _drop_seeds(tmp, unfinished)
     if merge and db.is_file():
         merged = db.with_suffix(".sqlite.merged")
         merged.unlink(missing_ok=True)
@@ -120,8 +152,12 @@ def snapshot(output_dir: Path, dest: Path, *, merge: bool = False) -> list[Path]
 
 
 if __name__ == "__main__":  # pragma: no cover - the study script's entry point
-    args = [a for a in sys.argv[1:] if a != "--merge"]
+    flags = {"--merge", "--finished-only"}
+    args = [a for a in sys.argv[1:] if a not in flags]
     if len(args) != 2:
-        sys.exit("usage: python -m xstilts.reporting.snapshot OUTPUT_DIR DEST_DIR [--merge]")
-    files = snapshot(Path(args[0]), Path(args[1]), merge="--merge" in sys.argv[1:])
+        sys.exit("usage: python -m xstilts.reporting.snapshot OUTPUT_DIR DEST_DIR [--merge]"
+                 " [--finished-only]")  # fmt: skip
+    given = set(sys.argv[1:])
+    files = snapshot(Path(args[0]), Path(args[1]), merge="--merge" in given,
+                     finished_only="--finished-only" in given)  # fmt: skip
     print(f"snapshot: {len(files)} files in {sys.argv[2]}")
