@@ -269,6 +269,18 @@ class MlmSettings:
 
 
 @dataclass(frozen=True)
+class EncoderSettings:
+    """``encoder:`` settings beside ``name``/``revision`` or ``tiny`` (the validator checks them).
+
+    ``trim_vocab``: materialise the base encoder with its vocabulary trimmed to the pieces the
+    experiment's data tokenises to (:mod:`xstilts.pipelines.trim_base`). Sparse: ids of stages
+    cached before it existed stay the same.
+    """
+
+    trim_vocab: bool = setting(False, _is_bool, "true or false", sparse=True)
+
+
+@dataclass(frozen=True)
 class TinyEncoderSettings:
     """``encoder.tiny:``: a small random XLM-R (checked as a whole by ``encoder_checks``).
 

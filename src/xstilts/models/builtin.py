@@ -13,6 +13,8 @@ The vocabulary is **not trimmed**: a vocabulary trimmed to the files present at 
 splits later text differently (5.9 % of hold-out XNLI tokens, 11-14 % for bg/el/th/tr), which
 silently changes what an evaluation added later sees. The full 250,002-piece table costs
 470 MB on disk per stage and nothing per step once frozen (``train.freeze: [embeddings]``).
+``encoder.trim_vocab: true`` trims per experiment instead, in its base stage, to every file the
+experiment reads; the base stage id hashes those files (:mod:`xstilts.pipelines.trim_base`).
 
 A cached conversion is used only after checking that every file still has the sha256 recorded
 when it was written (``builtin.json``); a mismatch converts again.

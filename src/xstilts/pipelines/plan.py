@@ -137,6 +137,29 @@ def tokenizer_fingerprint(exp: ExperimentSpec) -> str:
     return _combine(parts)
 
 
+def trim_tasks(exp: ExperimentSpec) -> tuple[str, ...]:
+    """Every task whose data the experiment reads: chains, targets and MLM text (sorted)."""
+    names = [t for o in exp.options for t in o.tasks] + list(exp.targets)
+    return tuple(sorted({*names, *(exp.mlm.get("texts_from") or [])}))
+
+
+def base_fingerprint(exp: ExperimentSpec) -> str:
+    """:func:`tokenizer_fingerprint`, plus with ``encoder.trim_vocab`` every file it trims to.
+
+    The kept vocabulary is a function of every split and language of :func:`trim_tasks` on
+    disk, so their hashes enter the base stage id: a new or changed file gives a new trimmed
+    base (and new ids below it) instead of reusing a vocabulary that may not cover it.
+    """
+    base = tokenizer_fingerprint(exp)
+    if not exp.encoder.get("trim_vocab"):
+        return base
+    parts = {"encoder": base}
+    for name in trim_tasks(exp):
+        spec = get_task(name)
+        parts[f"trim:{name}"] = data_fingerprint(spec, exp.data_dir, list(spec.splits))
+    return _combine(parts)
+
+
 @dataclass
 class PlannedStage:
     """One distinct stage of the DAG."""
@@ -324,10 +347,12 @@ def build_plan(exp: ExperimentSpec, *, count_examples: bool = True) -> Plan:
     warnings = check_settings_use(exp)  # settings that reach nothing in this grid
     counter = _Counter(exp.data_dir, count_examples)
     retrieval = tuple(t for t in exp.targets if not format_of(get_task(t)).trainable)
+    # A trimmed base reads the data of every task (stage.py, pipelines.trim_base).
+    trim = {"trim_to": list(trim_tasks(exp))} if exp.encoder.get("trim_vocab") else {}
     base = StageSpec(
         kind="base", tasks=(), role="base", encoder=exp.encoder, parent=None, seed=0,
-        evaluate=retrieval, eval_languages=_eval_languages(exp, retrieval),
-        data_fingerprint=tokenizer_fingerprint(exp),
+        train=trim, evaluate=retrieval, eval_languages=_eval_languages(exp, retrieval),
+        data_fingerprint=base_fingerprint(exp),
     )  # fmt: skip
     stages: dict[str, PlannedStage] = {}
 

@@ -31,7 +31,7 @@ from xstilts.models import builtin, model_io
 from xstilts.models.encoder import load_encoder
 from xstilts.models.model import XstiltsModel
 from xstilts.models.tokenizer import load_tokenizer, train_tokenizer
-from xstilts.pipelines import integrity, stage_eval
+from xstilts.pipelines import integrity, stage_eval, trim_base
 from xstilts.pipelines.locking import StageLock, partial_dir, publish
 from xstilts.pipelines.stage_spec import StageSpec
 from xstilts.settings import task_setting
@@ -132,11 +132,16 @@ def _build_and_train(
 ) -> dict[str, Any]:
     """Everything inside the temp dir: model, training, files."""
     torch.manual_seed(spec.seed)
+    trim = None
     if spec.kind == "base":
         model, tokenizer = _build_base(spec, data_dir)
+        if trim_base.is_trimmed(spec):  # checked: every text keeps its ids (trim_base doc)
+            tokenizer, trim = trim_base.trim_base(spec, model, tokenizer, data_dir)
         heads_info: dict[str, dict[str, Any]] = {}
     else:
         assert parent_dir is not None
+        if trim_base.is_trimmed(spec):  # only files the vocabulary was trimmed to
+            trim_base.check_reads(Path(parent_dir), data_dir, trim_base.train_reads(spec))
         model, tokenizer, heads_info = load_stage_model(
             Path(parent_dir), keep_heads=spec.keep_heads
         )
@@ -164,6 +169,9 @@ def _build_and_train(
     kill_hook("save:weights")
     tokenizer.save_pretrained(str(out / "tokenizer"))
     metrics = _metrics(result)
+    if trim is not None:
+        _write_json(out / trim_base.TRIM_RECORD, trim)
+        metrics["vocabulary_trim"] = trim_base.summary(trim)
     if spec.role == "intermediate" and parent_dir is not None:  # did it move the encoder?
         base = movement.base_stage_dir(Path(parent_dir))
         metrics["encoder_movement"] = movement.encoder_movement(model.encoder, base)
@@ -326,11 +334,16 @@ def evaluate_stage(
 
     Raises:
         CheckpointError: the stage is incomplete, or lacks the head a task needs.
-        DataError: a task has no evaluation data.
+        DataError: a task has no evaluation data, or (``encoder.trim_vocab``) a file the
+            vocabulary was not trimmed to.
     """
     stage_dir = Path(stage_dir)
     if not is_complete(stage_dir):
         raise CheckpointError("stage is missing or incomplete (no COMPLETE marker)", file=stage_dir)
+
+    if trim_base.is_trimmed(spec):  # a trimmed vocabulary covers only the files it was cut to
+        reads = [(t, [get_task(t).eval_split], None) for t in tasks]
+        trim_base.check_reads(stage_dir, Path(data_dir), reads)
 
     def load() -> tuple[XstiltsModel, PreTrainedTokenizerBase]:
         model, tokenizer, _ = load_stage_model(stage_dir, keep_heads=True)

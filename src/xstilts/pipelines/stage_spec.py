@@ -53,7 +53,8 @@ class StageSpec:
         parent: Parent stage id (``None`` only for base stages).
         seed: Random seed of this stage.
         train: Resolved training hyper-parameters (lr, epochs, max_steps, batch sizes, ...),
-            per task under ``train["tasks"][name]`` for per-task featurization settings.
+            per task under ``train["tasks"][name]`` for per-task featurization settings. A base
+            stage's is empty, or ``{"trim_to": [tasks]}`` with ``encoder.trim_vocab``.
         mixture: ``{"sampling": "proportional"|"temperature"|"uniform", "temperature": T}``
             for multi-task stages, else empty.
         mlm: Optional MLM auxiliary settings (empty = off).

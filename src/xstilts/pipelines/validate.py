@@ -12,7 +12,7 @@ from typing import Any
 
 from xstilts import settings as S
 from xstilts.errors import ConfigError
-from xstilts.pipelines.encoder_checks import check_tiny
+from xstilts.pipelines.encoder_checks import check_tiny, check_trim
 from xstilts.pipelines.experiment_spec import (
     TOP_KEYS,
     ExperimentSpec,
@@ -30,6 +30,7 @@ from xstilts.tasks.spec import TaskSpec
 FEATURIZE_KEYS = S.keys(S.FeaturizeSettings)
 TRAIN_KEYS = S.keys(S.TrainSettings)
 TINY_KEYS = S.keys(S.TinyEncoderSettings)
+ENCODER_KEYS = S.keys(S.EncoderSettings)
 
 
 def _section_of(key: str) -> type:
@@ -187,15 +188,18 @@ def _encoder(raw: Any, all_tasks: list[str], base: Path | None = None) -> dict[s
         raw = {"name": raw}
     if not isinstance(raw, Mapping) or ("name" in raw) == ("tiny" in raw):
         raise ConfigError("encoder needs exactly one of 'name' or 'tiny'", key="encoder")
+    own = _encoder_settings(raw)
     if "name" in raw:
-        check_keys(raw, ["name", "revision"], "encoder")
-        out = dict(raw)
+        check_keys(raw, ["name", "revision", *ENCODER_KEYS], "encoder")
+        out = {**raw, **own}
         name = str(out["name"])
         # A local checkpoint written as ./x or ../x is relative to the YAML file, like data_dir.
         if base is not None and name.startswith(("./", "../", "~")):
             out["name"] = str(_path(base, name, "encoder.name"))
+        check_trim(out)
         return out
-    check_keys(raw, ["tiny", "tokenizer"], "encoder")
+    check_keys(raw, ["tiny", "tokenizer", *ENCODER_KEYS], "encoder")
+    check_trim({**raw, **own})  # before anything is trained: a tiny encoder cannot be trimmed
     tiny = dict(raw["tiny"] or {})
     check_keys(tiny, TINY_KEYS, "encoder.tiny")
     # Values as written (checked below by check_tiny): tiny settings keep their YAML types.
@@ -207,7 +211,16 @@ def _encoder(raw: Any, all_tasks: list[str], base: Path | None = None) -> dict[s
     for i, name in enumerate(tok["train_on"]):
         _task(name, f"encoder.tokenizer.train_on.{i}")
     check_tiny(tiny, tok)
-    return {"tiny": tiny, "tokenizer": tok}
+    return {"tiny": tiny, "tokenizer": tok, **own}
+
+
+def _encoder_settings(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The :class:`~xstilts.settings.EncoderSettings` of ``encoder:``, checked and resolved."""
+    given = {k: raw[k] for k in ENCODER_KEYS if k in raw}
+    for key, value in given.items():
+        if wanted := S.problem(S.EncoderSettings, key, value):
+            raise ConfigError(f"bad value {value!r}: must be {wanted}", key=f"encoder.{key}")
+    return S.resolve(S.EncoderSettings, experiment=given)  # sparse: only what is set
 
 
 def _evaluation(raw: Any, targets: tuple[str, ...]) -> dict[str, Any]:
