@@ -13,6 +13,7 @@ are not a language of the task.
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 import statistics
@@ -113,7 +114,10 @@ def _details(
     folder = stages_dir / stage_id / "examples"
     if key is not None:
         path = folder / f"{task}-{key}.json"
-        return json.loads(path.read_text()) if path.is_file() else None
+        if path.is_file():
+            return json.loads(path.read_text())
+        packed = path.with_name(path.name + ".gz")  # a committed snapshot (reporting/snapshot.py)
+        return json.loads(gzip.decompress(packed.read_bytes())) if packed.is_file() else None
     files = sorted(folder.glob(f"{task}-*.json"), key=lambda p: p.stat().st_mtime)
     return json.loads(files[-1].read_text()) if files else None
 

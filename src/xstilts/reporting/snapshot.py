@@ -1,7 +1,7 @@
 """A small, committable copy of a finished experiment from which ``xstilts report`` regenerates.
 
 ``xstilts report DIR`` reads ``DIR/results.sqlite`` (scores, stage metrics, evaluation keys) and
-``DIR/stages/<stage>/examples/<task>-<key>.json`` (per-example predictions and correctness, for
+``DIR/stages/<stage>/examples/<task>-<key>.json[.gz]`` (per-example predictions and correctness, for
 the paired tests, the MDE and the agreement tables). :func:`snapshot` copies exactly those, no
 weights, plus ``metrics.csv`` (every metric row) for readers without SQLite::
 
@@ -19,8 +19,8 @@ wins; a (stage, task) it evaluated replaces every earlier metric row of that pai
 from __future__ import annotations
 
 import csv
+import gzip
 import json
-import shutil
 import sqlite3
 import sys
 from pathlib import Path
@@ -138,9 +138,12 @@ def snapshot(
         name = f"{task}-{key}.json"
         src_file = stages_src / stage_id / "examples" / name
         if src_file.is_file():
-            target = dest / "stages" / stage_id / "examples" / name
+            # gzip (mtime 0: the same bytes on every run): PAN-X's token-level files are ~0.8 MB
+            # each as JSON and a tenth of that compressed; the report reads either form.
+            target = dest / "stages" / stage_id / "examples" / f"{name}.gz"
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(src_file, target)
+            target.write_bytes(gzip.compress(src_file.read_bytes(), mtime=0))
+            target.with_suffix("").unlink(missing_ok=True)  # an older uncompressed copy
             written.append(target)
     metrics_csv = dest / "metrics.csv"
     with metrics_csv.open("w", newline="", encoding="utf-8") as fh:
