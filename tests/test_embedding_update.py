@@ -16,14 +16,13 @@ from typing import Any
 import pytest
 import torch
 
+from test_freeze import _task
 from xstilts.errors import ConfigError, StageInterrupted
 from xstilts.models.encoder import load_encoder
 from xstilts.models.model import XstiltsModel
 from xstilts.pipelines.experiment import experiment_from_dict
 from xstilts.pipelines.plan import build_plan
-from xstilts.tasks.formats import FeaturizeConfig
 from xstilts.tasks.formats.classification import FORMAT
-from xstilts.tasks.spec import SplitSource, TaskSpec
 from xstilts.training import checkpointing, loop
 from xstilts.training.loop import TrainConfig, TrainTask
 from xstilts.training.sparse_rows import SparseRowAdamW
@@ -32,20 +31,7 @@ VOCAB = 64
 TINY = {"vocab_size": VOCAB, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
         "intermediate_size": 64, "seed": 0}  # fmt: skip
 WORD = "encoder.embeddings.word_embeddings.weight"
-
-
-def _task() -> TrainTask:
-    """24 classification features whose tokens are 0, 2 and ids 5-44 (45-63, 1, 3, 4 unused)."""
-    spec = TaskSpec(
-        name="toy", type="classification", version="1", splits={"train": SplitSource("x")},
-        labels=("a", "b", "c"),
-    )  # fmt: skip
-    feats = [
-        {"sequences": [[0, *[5 + (i * j) % 40 for j in range(3 + i % 9)], 2]],
-         "example_index": i, "label": i % 3}
-        for i in range(24)
-    ]  # fmt: skip
-    return TrainTask("toy", spec, "toy", FORMAT, feats, [], [], FeaturizeConfig())
+# _task(): 24 classification features whose tokens are 0, 2 and ids 5-44 (45-63, 1, 3, 4 unused).
 
 
 def _seen(task: TrainTask) -> set[int]:

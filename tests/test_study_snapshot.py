@@ -8,6 +8,7 @@ import json
 import shutil
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,9 +23,10 @@ from xstilts.reporting.snapshot import snapshot
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_report_regenerates_from_the_snapshot(data_root: Path, tmp_path: Path) -> None:
-    raw = {
-        "name": "snap", "data_dir": str(data_root), "output_dir": str(tmp_path / "out"),
+def _tiny_raw(data_root: Path, out: Path, name: str) -> dict[str, Any]:
+    """A 1-layer grid, 2 seeds x (none, sst2) -> xnli in en and de: seconds per run."""
+    return {
+        "name": name, "data_dir": str(data_root), "output_dir": str(out),
         "encoder": {
             "tiny": {"vocab_size": 600, "hidden_size": 32, "num_hidden_layers": 1,
                      "num_attention_heads": 2, "intermediate_size": 64, "seed": 0},
@@ -35,6 +37,10 @@ def test_report_regenerates_from_the_snapshot(data_root: Path, tmp_path: Path) -
                   "max_dev_examples": 8, "max_length": 48, "precision": "fp32"},
         "evaluation": {"max_eval_examples": 30, "languages": {"xnli": ["en", "de"]}},
     }  # fmt: skip
+
+
+def test_report_regenerates_from_the_snapshot(data_root: Path, tmp_path: Path) -> None:
+    raw = _tiny_raw(data_root, tmp_path / "out", "snap")
     exp = experiment_from_dict(raw)
     executor.run_experiment(exp, build_plan(exp), progress=False)
     full = report_markdown(build_report(load_experiment_data(exp.store_path), n_boot=200))
@@ -72,18 +78,7 @@ def test_snapshot_without_a_store_is_one_clear_error(tmp_path: Path) -> None:
 def test_a_later_session_runs_the_missing_seeds_and_merges_them(
     data_root: Path, tmp_path: Path
 ) -> None:
-    raw = {
-        "name": "span", "data_dir": str(data_root), "output_dir": str(tmp_path / "full"),
-        "encoder": {
-            "tiny": {"vocab_size": 600, "hidden_size": 32, "num_hidden_layers": 1,
-                     "num_attention_heads": 2, "intermediate_size": 64, "seed": 0},
-            "tokenizer": {"train_on": ["sst2", "xnli"], "max_lines": 200, "vocab_size": 600},
-        },
-        "seeds": [1, 2], "intermediate": ["none", "sst2"], "targets": ["xnli"],
-        "train": {"lr": 1e-3, "max_steps": 2, "batch_size": 8, "max_train_examples": 16,
-                  "max_dev_examples": 8, "max_length": 48, "precision": "fp32"},
-        "evaluation": {"max_eval_examples": 30, "languages": {"xnli": ["en", "de"]}},
-    }  # fmt: skip
+    raw = _tiny_raw(data_root, tmp_path / "full", "span")
     full = experiment_from_dict(raw)
     executor.run_experiment(full, build_plan(full), progress=False)
     expected = report_markdown(build_report(load_experiment_data(full.store_path), n_boot=200))
