@@ -20,7 +20,7 @@ from xstilts.tasks.registry import did_you_mean, get_task
 
 TOP_KEYS = (
     "name", "description", "data_dir", "output_dir", "cache_dir", "encoder", "seeds",
-    "intermediate", "targets", "train", "overrides", "evaluation", "keep_heads", "mlm",
+    "intermediate", "targets", "train", "overrides", "evaluation", "keep_heads", "mlm", "report",
 )  # fmt: skip
 ARROW = "→"
 
@@ -63,6 +63,20 @@ class IntermediateOption:
 
 
 @dataclass(frozen=True)
+class Primary:
+    """A declared comparison ``a`` vs ``b`` on one report column (:mod:`~.primary`)."""
+
+    a: str
+    b: str
+    target: str
+
+    @property
+    def name(self) -> str:
+        """``mnli→squad vs mnli`` (the row name of the report's Δ tables)."""
+        return f"{self.a} vs {self.b}"
+
+
+@dataclass(frozen=True)
 class ExperimentSpec:
     """A validated experiment (see the module doc and ``configs/*.yaml``)."""
 
@@ -79,6 +93,7 @@ class ExperimentSpec:
     evaluation: Mapping[str, Any]
     keep_heads: bool = False
     mlm: Mapping[str, Any] = field(default_factory=dict)
+    primary: tuple[Primary, ...] = ()
     description: str = ""
     source: Mapping[str, Any] = field(default_factory=dict)
     path: Path | None = None

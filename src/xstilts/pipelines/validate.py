@@ -21,6 +21,7 @@ from xstilts.pipelines.experiment_spec import (
     check_keys,
     default_data_dir,
 )
+from xstilts.pipelines.primary import parse_report
 from xstilts.pipelines.shapes import check_shapes
 from xstilts.tasks.formats import format_of
 from xstilts.tasks.registry import get_task
@@ -342,6 +343,7 @@ def build_spec(raw: dict[str, Any], base: Path, path: Path | None) -> Experiment
         evaluation=_evaluation(raw.get("evaluation"), targets),
         keep_heads=keep,
         mlm=_mlm(raw.get("mlm")),
+        primary=parse_report(raw.get("report"), labels, targets),
         description=str(raw.get("description") or ""),
         source=raw,
         path=path,

@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats
 
+from xstilts.errors import ConfigError
 from xstilts.pipelines.experiment import ARROW
+from xstilts.pipelines.primary import parse_report
 from xstilts.reporting.collect import ExperimentData, RunData
 from xstilts.reporting.significance import PairedBlock, TestResult, holm, paired_test
 
@@ -194,10 +196,53 @@ def best_single(data: ExperimentData, target: str) -> str | None:
     return max(scored)[1] if scored else None
 
 
+PRIMARY_TITLE = "Δ primary: the declared question"
+
+
+def primary_table(data: ExperimentData, *, n_boot: int = 1000) -> DeltaTable | None:
+    """The comparisons the experiment declared in ``report.primary``, one Holm family.
+
+    None when the experiment declares none; a table with a note (and no rows) when the
+    declaration no longer matches the stored runs (e.g. a condition that was not run).
+    """
+    raw = (data.spec or {}).get("report")
+    if not raw:
+        return None
+    table = DeltaTable(PRIMARY_TITLE, [])
+    try:
+        declared = parse_report(raw, data.options, data.targets)
+    except ConfigError as exc:
+        table.notes.append(f"report.primary cannot be tested on these runs: {exc}")
+        return table
+    if not declared:
+        return None
+    table.columns = list(dict.fromkeys(p.target for p in declared))
+    for item in declared:
+        targets = data.avg_targets if item.target == AVG else [item.target]
+        table.pairs[item.name] = (item.a, item.b)
+        cell = compare(data, item.a, item.b, targets, n_boot=n_boot) if targets else None
+        row = table.rows.setdefault(item.name, {})
+        if cell is not None:
+            row[item.target] = cell
+    table.correct()
+    m = sum(1 for row in table.rows.values() for c in row.values() if c.method != "untested")
+    table.notes.append(
+        f"Declared in the experiment file (report.primary) as its question: one Holm family of "
+        f"its own (m = {m}). Every other Δ table is exploratory, each its own Holm family."
+    )
+    return table
+
+
 def delta_tables(data: ExperimentData, *, n_boot: int = 1000) -> list[DeltaTable]:
-    """Every comparison table of the experiment, Holm-corrected per table."""
+    """Every comparison table of the experiment, Holm-corrected per table.
+
+    The declared question (``report.primary``) comes first when the experiment has one.
+    """
     columns = [*data.targets, AVG]
     tables = []
+    primary = primary_table(data, n_boot=n_boot)
+    if primary is not None:
+        tables.append(primary)
     for title, pairs in comparison_pairs(data).items():
         table = DeltaTable(f"Δ {title}", columns)
         for a, b in pairs:

@@ -23,7 +23,13 @@ from xstilts.reporting.collect import (
     unscored_notes,
     unscored_reason,
 )
-from xstilts.reporting.deltas import AVG, DeltaTable, delta_tables, language_delta_table
+from xstilts.reporting.deltas import (
+    AVG,
+    PRIMARY_TITLE,
+    DeltaTable,
+    delta_tables,
+    language_delta_table,
+)
 from xstilts.reporting.render import Grid, latex, markdown, to_csv
 from xstilts.reporting.report_data import Report
 from xstilts.reporting.study import study_grids
@@ -163,27 +169,34 @@ def glance_grid(data: ExperimentData, tables: Sequence[DeltaTable]) -> Grid | No
     Questions whose reference condition was not run get a row saying so (``not run``).
     """
     chains = next((t for t in tables if t.title == "Δ chains"), None)
-    if chains is None or not chains.rows:
+    primary = next((t for t in tables if t.title == PRIMARY_TITLE and t.rows), None)
+    if (chains is None or not chains.rows) and primary is None:
         return None
     label = avg_label(data.avg_targets)
     cols = [*data.targets, label] if len(data.avg_targets) > 1 else list(data.targets)
     grid = Grid("Answer at a glance: does the chain win?", cols, slug="glance", corner="question")
-    for name, row in chains.rows.items():
-        a, b = chains.pairs[name]
-        cells = {}
-        for col, cell in row.items():
-            r = cell.result
-            word = "▲ YES" if cell.win(ALPHA) else "▼ WORSE" if cell.loss(ALPHA) else "no:"
-            text = f"{word} {r.delta:+.1f} (p={cell.p_holm:.3f})"
-            cells[label if col == AVG else col] = cell.text() if cell.method == "untested" else text
-        grid.rows[f"does {a} beat {b}?"] = cells
+    for table, prefix in ((primary, "declared: "), (chains, "")):
+        for name, row in (table.rows if table is not None else {}).items():
+            a, b = table.pairs[name]  # type: ignore[union-attr]
+            cells = {}
+            for col, cell in row.items():
+                r = cell.result
+                word = "▲ YES" if cell.win(ALPHA) else "▼ WORSE" if cell.loss(ALPHA) else "no:"
+                text = f"{word} {r.delta:+.1f} (p={cell.p_holm:.3f})"
+                cells[label if col == AVG else col] = (
+                    cell.text() if cell.method == "untested" else text
+                )
+            grid.rows[f"{prefix}does {a} beat {b}?"] = cells
     missing = missing_comparisons(data)
     for chain, refs in missing.items():
         for ref in refs:
             grid.rows[f"does {chain} beat {ref}?"] = {c: "not run" for c in cols}
-    seeds = sorted({c.result.n_seeds for row in chains.rows.values() for c in row.values()})
+    tested = [c for t in (primary, chains) if t is not None for r in t.rows.values()
+              for c in r.values()]  # fmt: skip
+    seeds = sorted({c.result.n_seeds for c in tested})
     grid.notes = [
-        f"Δ in points; p Holm-adjusted over the chain table; α = {ALPHA}; seeds per cell: "
+        f"Δ in points; p Holm-adjusted over the chain table ('declared:' rows: over the "
+        f"declared question, report.primary); α = {ALPHA}; seeds per cell: "
         + ", ".join(map(str, seeds))
         + ". 'no' = no significant difference; — = no usable runs (degenerate or unscored)."
     ]
@@ -200,10 +213,11 @@ def glance_grid(data: ExperimentData, tables: Sequence[DeltaTable]) -> Grid | No
 def verdict_lines(data: ExperimentData, tables: Sequence[DeltaTable]) -> list[str]:
     """One sentence per chain question (the average column when there is one)."""
     chains = next((t for t in tables if t.title == "Δ chains"), None)
+    primary = next((t for t in tables if t.title == PRIMARY_TITLE), None)
+    lines = [] if primary is None else primary_lines(data, primary)
     if chains is None:
-        return ["No chain A→B in this experiment: nothing to compare a chain with."]
+        return [*lines, "No chain A→B in this experiment: nothing to compare a chain with."]
     label = avg_label(data.avg_targets)
-    lines = []
     for name, row in chains.rows.items():
         a, b = chains.pairs[name]
         for col, cell in row.items() if AVG not in row else [(AVG, row[AVG])]:
@@ -221,6 +235,25 @@ def verdict_lines(data: ExperimentData, tables: Sequence[DeltaTable]) -> list[st
             )
     for chain, refs in missing_comparisons(data).items():
         lines.append(f"does {chain} beat {' / '.join(refs)}? not run (not in this experiment)")
+    return lines
+
+
+def primary_lines(data: ExperimentData, table: DeltaTable) -> list[str]:
+    """One sentence per declared comparison (``report.primary``), Holm over those only."""
+    label = avg_label(data.avg_targets)
+    lines = [f"declared question: {note}" for note in table.notes if "cannot" in note]
+    for name, row in table.rows.items():
+        a, b = table.pairs[name]
+        if not row:
+            lines.append(f"declared: does {a} beat {b}? no usable runs")
+        for col, cell in row.items():
+            r = cell.result
+            answer = "YES" if cell.win(ALPHA) else "NO, worse" if cell.loss(ALPHA) else "not shown"
+            lines.append(
+                f"declared, {label if col == AVG else col}: does {a} beat {b}? {answer} "
+                f"(Δ {r.delta:+.1f}, 95% CI [{r.ci_low:+.1f}, {r.ci_high:+.1f}], Holm p over the "
+                f"declared comparisons={cell.p_holm:.3g}, {r.n_seeds} seeds)"
+            )
     return lines
 
 
