@@ -9,7 +9,8 @@ the first ``--warmup`` are timed. Methods (``--methods``):
   (its best flags for the device, length grouping over xstilts' sort window), ``hf_compile``
   (``hf_best`` + ``torch_compile``), ``hf_same`` (``hf_best`` on xstilts' exact batches);
 * xstilts rows (:mod:`xstilts_runs`, the real ``loop.train``): ``xstilts``,
-  ``xstilts_compile``, ``xstilts_freeze``, ``xstilts_freeze_half``, ``xstilts_varlen``.
+  ``xstilts_compile``, ``xstilts_freeze``, ``xstilts_freeze_half``, ``xstilts_sparse``,
+  ``xstilts_varlen``.
 
 All start from the same random weights and see the same examples. ``--repeats`` repetitions
 run interleaved (repetition 1 of every method, then repetition 2, ...), so slow drifts of a
@@ -48,9 +49,9 @@ from xstilts_runs import run_xstilts, xstilts_batches
 METHODS = (*(m for m in HF_MODES if m != "hf_check"), *XSTILTS_MODES)
 DEFAULT_METHODS = ("hf_default", "hf_best", "hf_compile", "hf_same", "xstilts", "xstilts_freeze")
 # Ratios reported: (numerator, denominator).
+_VARIANTS = ("xstilts_compile", "xstilts_freeze", "xstilts_freeze_half", "xstilts_sparse")
 RATIOS = [("xstilts", b) for b in ("hf_default", "hf_best", "hf_compile", "hf_same")] + [
-    (m, "xstilts")
-    for m in ("xstilts_compile", "xstilts_freeze", "xstilts_freeze_half", "xstilts_varlen")
+    (m, "xstilts") for m in (*_VARIANTS, "xstilts_varlen")
 ]
 FOOTNOTE = (
     "MFU = useful FLOPs / s / peak; FLOPs = 6 N_enc T + 6 N_head S + 12 L H sum(len^2) (see"

@@ -11,6 +11,8 @@ overheads included. Modes:
   embedding layer; a different training recipe, so its accuracy cost is a separate question);
 * ``xstilts_freeze_half``: ``train.freeze: [embeddings, layers.0-(L/2-1)]`` (the lower half of
   the layers too: no backward pass below the middle; again a different recipe);
+* ``xstilts_sparse``: ``train.embedding_update: sparse`` (every parameter trained; the word
+  table gets the row-wise AdamW of :mod:`xstilts.training.sparse_rows`, not the dense step);
 * ``xstilts_varlen``: the model with attention-probability dropout 0, so that training can take
   the ``torch-varlen`` attention path on CUDA (``varlen_attn`` has no dropout); also a different
   recipe from the HF rows, which keep XLM-R's attention dropout of 0.1.
@@ -42,7 +44,10 @@ from xstilts.training import loop
 from xstilts.training.batching import make_batches
 
 HEAD = "cls"
-MODES = ("xstilts", "xstilts_compile", "xstilts_freeze", "xstilts_freeze_half", "xstilts_varlen")
+MODES = (
+    "xstilts", "xstilts_compile", "xstilts_freeze", "xstilts_freeze_half", "xstilts_sparse",
+    "xstilts_varlen",
+)  # fmt: skip
 
 
 def _spec() -> TaskSpec:
@@ -148,6 +153,7 @@ def run_xstilts(
         batch_size=batch_size, max_grad_norm=1.0, precision=precision,
         compile=mode == "xstilts_compile", seed=seed, padding_idx=model.padding_idx,
         log_every=10**9, freeze=_freeze(mode, config.num_hidden_layers),
+        embedding_update="sparse" if mode == "xstilts_sparse" else "dense",
     )  # fmt: skip
     recorder = _LossRecorder()
     task = loop.TrainTask("bench", _spec(), HEAD, recorder, features, [], [], FeaturizeConfig())
