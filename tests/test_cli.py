@@ -105,3 +105,42 @@ def test_progress_bars_show_examples_per_second_and_eta() -> None:
         assert (task.completed, task.total) == (5, 10)
         assert "1,234 ex/s" in task.description and "loss 0.693" in task.description
     assert "eta" in out.getvalue()
+
+
+def test_results_and_report_read_the_yaml_with_its_overrides(tmp_path: Path) -> None:
+    """``output_dir=`` / ``name=`` given to ``run`` must find the same store and experiment
+    afterwards, not the YAML's default one (a stale number)."""
+    from xstilts.pipelines.plan import Chain
+    from xstilts.results.store import ResultsStore
+    from xstilts.training.evaluate import EvalRecord
+
+    def store(folder: Path, name: str, value: float) -> None:
+        with ResultsStore(folder / "results.sqlite") as s:
+            s.record_experiment(name, {})
+            s.replace_runs(name, [Chain("mnli→xnli", "mnli", "xnli", 1, ("b", name, "s" + name))])
+            s.record_metrics(
+                "s" + name, 1, [EvalRecord("xnli", "1", "de", "dev", "accuracy", value, 9)]
+            )
+
+    cfg = tmp_path / "exp.yaml"
+    cfg.write_text(
+        "name: b\noutput_dir: default\nencoder: {name: xlm-roberta-large}\nseeds: [1]\n"
+        "intermediate: [none, mnli]\ntargets: [xnli]\n"
+    )
+    for folder in ("default", "other"):
+        (tmp_path / folder).mkdir()
+    store(tmp_path / "default", "b", 61.5)
+    store(tmp_path / "other", "b", 70.25)
+    store(tmp_path / "other", "a", 12.75)  # recorded last: the store's "most recent" experiment
+    env = {"COLUMNS": "200"}
+    plain = runner.invoke(app, ["results", str(cfg)], env=env)
+    assert plain.exit_code == 0, plain.output
+    assert "61.5" in plain.output and "70.2" not in plain.output
+    moved = runner.invoke(app, ["results", str(cfg), "output_dir=other"], env=env)
+    assert moved.exit_code == 0, moved.output
+    assert "70.2" in moved.output and "61.5" not in moved.output and "12.8" not in moved.output
+    renamed = runner.invoke(app, ["results", str(cfg), "output_dir=other", "name=a"], env=env)
+    assert "12.8" in renamed.output and "70.2" not in renamed.output
+    wrong = runner.invoke(app, ["report", str(tmp_path / "other"), "output_dir=x"])
+    assert wrong.exit_code == 2
+    assert "[output_dir]" in wrong.stderr and "not an experiment YAML" in wrong.stderr

@@ -119,20 +119,6 @@ def run(
     _print_results(out / "results.sqlite", None, exp.name, exp.stages_dir)
 
 
-def _store_path(path: Path) -> tuple[Path, Path | None]:
-    """The results database (and stage cache, when a YAML names it) for a YAML file, an output
-    dir or the database itself."""
-    from xstilts.errors import DataError
-
-    if path.suffix in (".yaml", ".yml"):
-        exp = _load(path, [], check_data=False)
-        return exp.store_path, exp.stages_dir
-    db = path / "results.sqlite" if path.is_dir() else path
-    if not db.is_file():
-        raise DataError("no results store found (run the experiment first)", file=db)
-    return db, None
-
-
 def _print_results(
     db: Path, task: str | None, experiment: str | None, stages_dir: Path | None = None
 ) -> None:
@@ -155,12 +141,15 @@ def _print_results(
 @guarded
 def results(
     path: Annotated[Path, typer.Argument(help="Output dir, results.sqlite or experiment YAML.")],
+    overrides: OverridesArg = None,
     task: Annotated[str | None, typer.Option(help="Only this task, per language.")] = None,
     experiment: Annotated[str | None, typer.Option(help="Experiment name in the store.")] = None,
 ) -> None:
     """Print the results tables: per language per target, then the XTREME table."""
-    db, stages_dir = _store_path(path)
-    _print_results(db, task, experiment, stages_dir)
+    from xstilts.cli.report import resolve
+
+    where = resolve(path, None, overrides)
+    _print_results(where.db, task, experiment or where.experiment, where.stages_dir)
 
 
 @tasks_app.callback(invoke_without_command=True)
