@@ -175,9 +175,10 @@ def glance_grid(data: ExperimentData, tables: Sequence[DeltaTable]) -> Grid | No
     label = avg_label(data.avg_targets)
     cols = [*data.targets, label] if len(data.avg_targets) > 1 else list(data.targets)
     grid = Grid("Answer at a glance: does the chain win?", cols, slug="glance", corner="question")
-    for table, prefix in ((primary, "declared: "), (chains, "")):
-        for name, row in (table.rows if table is not None else {}).items():
-            a, b = table.pairs[name]  # type: ignore[union-attr]
+    shown = [(t, prefix) for t, prefix in ((primary, "declared: "), (chains, "")) if t is not None]
+    for table, prefix in shown:
+        for name, row in table.rows.items():
+            a, b = table.pairs[name]
             cells = {}
             for col, cell in row.items():
                 r = cell.result
@@ -191,8 +192,7 @@ def glance_grid(data: ExperimentData, tables: Sequence[DeltaTable]) -> Grid | No
     for chain, refs in missing.items():
         for ref in refs:
             grid.rows[f"does {chain} beat {ref}?"] = {c: "not run" for c in cols}
-    tested = [c for t in (primary, chains) if t is not None for r in t.rows.values()
-              for c in r.values()]  # fmt: skip
+    tested = [c for t, _ in shown for r in t.rows.values() for c in r.values()]
     seeds = sorted({c.result.n_seeds for c in tested})
     grid.notes = [
         f"Δ in points; p Holm-adjusted over the chain table ('declared:' rows: over the "
@@ -247,10 +247,14 @@ def primary_lines(data: ExperimentData, table: DeltaTable) -> list[str]:
         if not row:
             lines.append(f"declared: does {a} beat {b}? no usable runs")
         for col, cell in row.items():
-            r = cell.result
+            r, where = cell.result, label if col == AVG else col
+            if cell.method == "untested":
+                lines.append(f"declared, {where}: does {a} beat {b}? untested (Δ {r.delta:+.1f}; "
+                             "1 seed, no per-example data)")  # fmt: skip
+                continue
             answer = "YES" if cell.win(ALPHA) else "NO, worse" if cell.loss(ALPHA) else "not shown"
             lines.append(
-                f"declared, {label if col == AVG else col}: does {a} beat {b}? {answer} "
+                f"declared, {where}: does {a} beat {b}? {answer} "
                 f"(Δ {r.delta:+.1f}, 95% CI [{r.ci_low:+.1f}, {r.ci_high:+.1f}], Holm p over the "
                 f"declared comparisons={cell.p_holm:.3g}, {r.n_seeds} seeds)"
             )
