@@ -10,7 +10,7 @@ from test_ray_executor import _experiment
 from xstilts.pipelines.executor_pool import run_experiment_parallel
 from xstilts.pipelines.experiment import experiment_from_dict
 from xstilts.pipelines.plan import build_plan
-from xstilts.pipelines.schedule import critical_path, priority_keys
+from xstilts.pipelines.schedule import critical_path, priority_keys, submission_order
 
 
 def _two_seeds(data_root: Path, out: Path):  # type: ignore[no-untyped-def]
@@ -35,6 +35,13 @@ def test_keys_put_seeds_in_order_and_the_longest_path_first(
     seeds = [s.spec.seed for s in order[1:]]
     assert seeds == sorted(seeds) and set(seeds) == {1, 2}  # seed 1 whole, then seed 2
     assert order[1].stage_id == sst2  # the head of the longest chain, not plan order's first
+    # Ray gets every stage at once, in this order: parents always before their children.
+    submitted = submission_order(plan)
+    assert [s.stage_id for s in submitted] == [s.stage_id for s in order]
+    seen: set[str] = set()
+    for planned in submitted:
+        assert planned.spec.parent is None or planned.spec.parent in seen
+        seen.add(planned.stage_id)
 
 
 @pytest.mark.slow

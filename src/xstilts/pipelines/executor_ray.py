@@ -35,6 +35,7 @@ from xstilts.pipelines.executor import execute_stage, record_stage
 from xstilts.pipelines.experiment import ExperimentSpec
 from xstilts.pipelines.locking import StageBusyError
 from xstilts.pipelines.plan import Plan, PlannedStage
+from xstilts.pipelines.schedule import submission_order
 from xstilts.results.store import ResultsStore
 
 # Test hook: comma-separated stage-id prefixes whose tasks raise inside their Ray worker, to
@@ -211,7 +212,8 @@ def _failed_stages() -> set[str]:
 
 
 def _submit(ray: Any, exp: ExperimentSpec, plan: Plan, cpus: float, gpus: float) -> dict[str, Any]:
-    """One task per stage, parents first (so a parent's ref exists before its children)."""
+    """One task per stage, parents first (so a parent's ref exists before its children), in
+    the pool executor's priority order: earliest seed, then longest path (``schedule``)."""
     task = ray.remote(_stage_task)
     # One retry when a worker or node dies (the stage resumes from its checkpoint); errors
     # raised by the stage itself are caught in the task and never retried.
@@ -219,7 +221,7 @@ def _submit(ray: Any, exp: ExperimentSpec, plan: Plan, cpus: float, gpus: float)
     exp_ref, settings_ref = ray.put(exp), ray.put(exp.eval_settings())
     fail = _failed_stages()
     refs: dict[str, Any] = {}
-    for planned in plan.stages:
+    for planned in submission_order(plan):
         sid = planned.stage_id
         parent_ref = refs.get(planned.spec.parent) if planned.spec.parent else None
         doomed = any(sid.startswith(prefix) for prefix in fail)

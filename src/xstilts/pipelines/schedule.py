@@ -12,6 +12,11 @@ workers idle. So a free worker takes, among the ready stages:
    longest chain of descendants, in examples-passes): the critical path first, the classic
    list-scheduling rule that keeps workers busy to the end;
 3. ties in plan order.
+
+The pool executor applies the rule each time a worker frees up. Ray takes every stage at once
+(each task waits on its parent's result), so the Ray executor submits them in
+:func:`submission_order`: Ray starts ready tasks roughly in submission order, which gives it the
+same preference without a scheduler of our own.
 """
 
 from __future__ import annotations
@@ -64,3 +69,13 @@ def priority_keys(plan: Plan) -> dict[str, tuple[int, int, int]]:
         rank = seeds.index(seed) if seed in seeds else -1
         keys[planned.stage_id] = (rank, -path[planned.stage_id], position)
     return keys
+
+
+def submission_order(plan: Plan) -> list[PlannedStage]:
+    """Every stage of ``plan`` in priority order (:func:`priority_keys`), parents first.
+
+    A parent's critical path is its child's plus its own (≥ 1) passes, and it has the child's
+    seed rank (or the base's -1), so sorting by the keys never puts a child before its parent.
+    """
+    keys = priority_keys(plan)
+    return sorted(plan.stages, key=lambda planned: keys[planned.stage_id])
