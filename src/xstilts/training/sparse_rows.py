@@ -2,10 +2,14 @@
 
 Why it exists. Encoders with XLM-R's vocabulary carry a 250,002-row word table (96 M parameters
 in e5-small, 256 M in XLM-R Large), yet a batch uses a few hundred distinct tokens. Dense AdamW
-still reads and writes every row of the table, its gradient and both moments at every step: on
-CPU that update was about a third of an e5-small training step, and on GPU for XLM-R Large
-nearly half of the optimizer's memory traffic. With ``sparse`` the table is left out of the
-main (fused) AdamW and :class:`SparseRowAdamW` updates only the rows whose gradient is non-zero.
+still reads and writes every row of the table, its gradient and both moments at every step: for
+XLM-R Large nearly half of the optimizer's memory traffic (by parameter count; issue 15
+estimates the optimizer step at 25-60 % of a GPU training step, not measured here). With
+``sparse`` the table is left out of the main (fused) AdamW and :class:`SparseRowAdamW` updates
+only the rows whose gradient is non-zero.
+Measured on CPU (e5-small, bf16, one thread, benchmarks/results/
+train_throughput_cpu_e5small_sparse.md) it is 0.92x the dense step's throughput, *not* faster:
+the dense gradient is still built, clipped and scanned. Its GPU value is not measured.
 
 What it computes (LazyAdam-style). A touched row gets exactly AdamW's update: decoupled weight
 decay, both moments and the bias correction of its *own* step count (the number of steps that
