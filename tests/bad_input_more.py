@@ -134,9 +134,9 @@ def _export_label(tmp: Path, mp: pytest.MonkeyPatch) -> Any:
 
 
 def _results_missing(tmp: Path, mp: pytest.MonkeyPatch) -> Any:
-    from xstilts.cli import commands as cli
+    from xstilts.cli.report import resolve
 
-    return cli._store_path(tmp)
+    return resolve(tmp, None)
 
 
 _NLI_TEXT = "give the text (or drop the record)"
