@@ -27,7 +27,7 @@ from xstilts.tasks.registry import did_you_mean
 
 REPORT_KEYS = ("primary",)
 PRIMARY_KEYS = ("a", "b", "target")
-AVG = "avg"
+AVG = "avg"  # the report's column of the mean over targets (reporting.deltas uses this one)
 
 
 def parse_report(raw: Any, labels: Sequence[str], targets: Sequence[str]) -> tuple[Primary, ...]:

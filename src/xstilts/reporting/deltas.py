@@ -22,11 +22,9 @@ from scipy import stats
 
 from xstilts.errors import ConfigError
 from xstilts.pipelines.experiment import ARROW
-from xstilts.pipelines.primary import parse_report
+from xstilts.pipelines.primary import AVG, parse_report
 from xstilts.reporting.collect import ExperimentData, RunData
 from xstilts.reporting.significance import PairedBlock, TestResult, holm, paired_test
-
-AVG = "avg"
 
 
 @dataclass
@@ -68,10 +66,14 @@ class DeltaTable:
     pairs: dict[str, tuple[str, str]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
-    def correct(self) -> None:
-        """Holm–Bonferroni over every cell of the table."""
+    def family(self) -> list[DeltaCell]:
+        """The tested cells: the Holm family (its size is the ``m`` of the MDE)."""
         # Untested cells (one seed, no per-example data) are not part of the family.
-        cells = [c for row in self.rows.values() for c in row.values() if c.method != "untested"]
+        return [c for row in self.rows.values() for c in row.values() if c.method != "untested"]
+
+    def correct(self) -> None:
+        """Holm–Bonferroni over every tested cell of the table."""
+        cells = self.family()
         for cell, adj in zip(cells, holm([c.result.p for c in cells]), strict=True):
             cell.p_holm = adj
 
@@ -225,10 +227,10 @@ def primary_table(data: ExperimentData, *, n_boot: int = 1000) -> DeltaTable | N
         if cell is not None:
             row[item.target] = cell
     table.correct()
-    m = sum(1 for row in table.rows.values() for c in row.values() if c.method != "untested")
     table.notes.append(
         f"Declared in the experiment file (report.primary) as its question: one Holm family of "
-        f"its own (m = {m}). Every other Δ table is exploratory, each its own Holm family."
+        f"its own (m = {len(table.family())}). Every other Δ table is exploratory, each its own "
+        "Holm family."
     )
     return table
 

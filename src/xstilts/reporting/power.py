@@ -203,7 +203,7 @@ def power_grid(data: ExperimentData, table: DeltaTable, *, n_boot: int = 1000) -
     """MDE per cell of one Δ table (its Holm family: ``m`` = its tested cells)."""
     if not table.pairs:
         return None
-    m = sum(1 for row in table.rows.values() for c in row.values() if c.method != "untested")
+    m = len(table.family())
     label = "XTREME" if set(XTREME_TASKS) <= set(data.avg_targets) else AVG
     cols = [label if c == AVG else c for c in table.columns]
     grid = Grid(f"Power: {table.title}", cols, slug=f"power-{table.title[2:]}"[:60],

@@ -26,6 +26,7 @@ from xstilts.reporting.collect import (
 from xstilts.reporting.deltas import (
     AVG,
     PRIMARY_TITLE,
+    DeltaCell,
     DeltaTable,
     delta_tables,
     language_delta_table,
@@ -221,18 +222,8 @@ def verdict_lines(data: ExperimentData, tables: Sequence[DeltaTable]) -> list[st
     for name, row in chains.rows.items():
         a, b = chains.pairs[name]
         for col, cell in row.items() if AVG not in row else [(AVG, row[AVG])]:
-            r = cell.result
-            answer = "YES" if cell.win(ALPHA) else "NO, worse" if cell.loss(ALPHA) else "not shown"
             where = label if col == AVG else col
-            if cell.method == "untested":
-                lines.append(f"{where}: does {a} beat {b}? untested (Δ {r.delta:+.1f}; 1 seed, "
-                             "no per-example data)")  # fmt: skip
-                continue
-            lines.append(
-                f"{where}: does {a} beat {b}? {answer} (Δ {r.delta:+.1f}, 95% CI "
-                f"[{r.ci_low:+.1f}, {r.ci_high:+.1f}], Holm p={cell.p_holm:.3g}, "
-                f"{r.n_seeds} seed{'s' if r.n_seeds != 1 else ''})"
-            )
+            lines.append(_verdict(f"{where}: does {a} beat {b}?", cell, "Holm p"))
     for chain, refs in missing_comparisons(data).items():
         lines.append(f"does {chain} beat {' / '.join(refs)}? not run (not in this experiment)")
     return lines
@@ -247,18 +238,22 @@ def primary_lines(data: ExperimentData, table: DeltaTable) -> list[str]:
         if not row:
             lines.append(f"declared: does {a} beat {b}? no usable runs")
         for col, cell in row.items():
-            r, where = cell.result, label if col == AVG else col
-            if cell.method == "untested":
-                lines.append(f"declared, {where}: does {a} beat {b}? untested (Δ {r.delta:+.1f}; "
-                             "1 seed, no per-example data)")  # fmt: skip
-                continue
-            answer = "YES" if cell.win(ALPHA) else "NO, worse" if cell.loss(ALPHA) else "not shown"
-            lines.append(
-                f"declared, {where}: does {a} beat {b}? {answer} "
-                f"(Δ {r.delta:+.1f}, 95% CI [{r.ci_low:+.1f}, {r.ci_high:+.1f}], Holm p over the "
-                f"declared comparisons={cell.p_holm:.3g}, {r.n_seeds} seeds)"
-            )
+            where = label if col == AVG else col
+            question = f"declared, {where}: does {a} beat {b}?"
+            lines.append(_verdict(question, cell, "Holm p over the declared comparisons"))
     return lines
+
+
+def _verdict(question: str, cell: DeltaCell, holm: str) -> str:
+    """``question`` answered from one tested cell: YES / NO, worse / not shown, or untested."""
+    r = cell.result
+    if cell.method == "untested":
+        return f"{question} untested (Δ {r.delta:+.1f}; 1 seed, no per-example data)"
+    answer = "YES" if cell.win(ALPHA) else "NO, worse" if cell.loss(ALPHA) else "not shown"
+    return (
+        f"{question} {answer} (Δ {r.delta:+.1f}, 95% CI [{r.ci_low:+.1f}, {r.ci_high:+.1f}], "
+        f"{holm}={cell.p_holm:.3g}, {r.n_seeds} seed{'s' if r.n_seeds != 1 else ''})"
+    )
 
 
 def build_report(data: ExperimentData, *, n_boot: int = 1000) -> Report:
